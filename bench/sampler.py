@@ -1,0 +1,182 @@
+"""Benchmark of the temporal neighbour sampler: sampled edges per second against a random gather.
+
+Usage: ``python bench/sampler.py [--quick] [--edges N] [--batches N] [--threads N] [--strategy S]``
+
+Builds the synthetic shop (:mod:`graph_engine.synthetic`) with at least ``--edges`` edges (default 10^7)
+as a real graph artifact, then samples 2 hops with fan-out [16, 8] per edge type around batches of
+1024 customers with anchor times (disjoint, temporal), through :class:`TemporalNeighborSampler` and the
+memory-mapped :class:`ArtifactGraphStore`, exactly as a NodeLoader would. Sampled edges are counted as
+a user counts them: the edges of the output subgraphs (``sum(e.numel() for e in out.edge.values())``).
+
+Reference, measured in the same run on the same number of threads: a random gather from the graph's
+edge array (every edge type's destination indices concatenated, in memory), at as many uniformly random
+positions as the sampler produced edges. It runs a compiled loop (``out[i] = edges[pos[i]]``, the loop
+``numpy.take`` runs) that releases the GIL, split into one equal part per thread, the calling thread
+taking one part: ``numpy.take`` itself holds the GIL, so several threads would run it one at a time
+and the reference would be a single thread's rate whatever ``--threads`` says. The sampler likewise
+runs its chunks on the calling thread plus ``threads - 1`` helpers.
+
+Sampler and reference alternate over ``--rounds`` rounds and each keeps its best round, in wall time
+and in CPU time (``time.process_time``, all threads of the process) separately. On a machine shared
+with other busy processes, wall time also counts the time the OS gives to them; CPU time does not, so
+``ratio_cpu`` (sampled edges per CPU second / gathered entries per CPU second) is the steadier figure,
+``ratio`` the wall-time one. Goal: ratio >= 0.4.
+
+Prints a summary, then as its last line one JSON object::
+
+    {"bench": "sampler", "edges": ..., "batches": ..., "threads": ..., "edges_per_batch": ...,
+     "ms_per_batch": ..., "cpu_ms_per_batch": ..., "sampled_edges_per_s": ..., "gather_per_s": ...,
+     "ratio": ..., "sampled_edges_per_cpu_s": ..., "gather_per_cpu_s": ..., "ratio_cpu": ...,
+     "load_avg": ..., "peak_rss_mb": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numba
+import numpy as np
+import torch
+from torch_geometric.sampler import NodeSamplerInput
+
+from graph_engine.graph_store import ArtifactGraphStore
+from graph_engine.sampling.sampler import TemporalNeighborSampler
+from graph_engine.synthetic import SyntheticConfig, generate
+from platform_core.artifacts import ArtifactStore
+from platform_core.object_store import ObjectStore
+
+FANOUT = [16, 8]
+BATCH = 1024
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@numba.njit(nogil=True, cache=True)
+def _gather(edges: np.ndarray, positions: np.ndarray, out: np.ndarray) -> None:
+    for i in range(positions.shape[0]):
+        out[i] = edges[positions[i]]
+
+
+class Gather:
+    """The reference: ``edges[positions]`` split over ``threads`` threads (the caller runs one part)."""
+
+    def __init__(self, edges: np.ndarray, count: int, threads: int) -> None:
+        self.edges = edges
+        positions = np.random.default_rng(1).integers(0, edges.size, count)
+        self.parts = np.array_split(positions, threads)
+        self.outs = [np.empty(p.size, edges.dtype) for p in self.parts]
+        self.pool = ThreadPoolExecutor(max(threads - 1, 1))
+        _gather(edges, self.parts[0][:10], self.outs[0][:10])  # compile outside the timing
+
+    def run(self) -> tuple[float, float]:
+        """One timed gather: (wall seconds, CPU seconds)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        pending = [self.pool.submit(_gather, self.edges, p, o) for p, o in zip(self.parts[1:], self.outs[1:])]
+        _gather(self.edges, self.parts[0], self.outs[0])
+        for job in pending:
+            job.result()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10^6 edges and fewer batches (well under a minute)")
+    parser.add_argument("--edges", type=int, default=None, help="least number of edges (default 10^7)")
+    parser.add_argument("--batches", type=int, default=None, help="timed batches (default 40, quick 10)")
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    parser.add_argument("--strategy", choices=["uniform", "last"], default="uniform")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds (best of each is kept)")
+    parser.add_argument("--workdir", default=None, help="folder for the artifact (default: a temporary one)")
+    args = parser.parse_args()
+    num_edges = args.edges or (1_000_000 if args.quick else 10_000_000)
+    batches = args.batches or (10 if args.quick else 40)
+    numba.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        started = time.perf_counter()
+        config = SyntheticConfig.for_edges(num_edges, facts_per_customer=40)
+        store = ObjectStore(Path(tmp).as_uri())
+        uris = generate(config, features=False).write(ArtifactStore(store), "bench", features=False)
+        graph = ArtifactGraphStore.open(store, uris.graph)
+        total_edges = sum(graph.schema.num_edges.values())
+        print(f"graph: {total_edges:,} edges, {sum(graph.schema.num_nodes.values()):,} nodes "
+              f"({time.perf_counter() - started:.1f}s to build)")
+
+        rng = np.random.default_rng(0)
+        customers = graph.num_nodes("customers")
+        signup = np.asarray(graph.node_time("customers"))
+        sampler = TemporalNeighborSampler(graph, FANOUT, strategy=args.strategy, seed=0)
+
+        def batch_input(i: int) -> NodeSamplerInput:
+            seeds = rng.integers(0, customers, BATCH)
+            # Anchors between sign-up and two years later: some neighbours lie in the future.
+            anchors = signup[seeds] + rng.integers(0, 2 * 365 * 86_400, BATCH)
+            return NodeSamplerInput(torch.arange(i * BATCH, (i + 1) * BATCH), torch.from_numpy(seeds),
+                                    torch.from_numpy(anchors), "customers")
+
+        inputs = [batch_input(i) for i in range(batches + 2)]
+        for warm in inputs[:2]:  # compile (or load cached code) and touch the pages
+            sampler.sample_from_nodes(warm)
+        edge_array = np.concatenate([np.asarray(graph.graph.csr(e).indices) for e in graph.schema.edge_types])
+        gather = None
+        best = {"wall": float("inf"), "cpu": float("inf"), "gather_wall": float("inf"), "gather_cpu": float("inf")}
+        for _ in range(args.rounds):
+            sampled = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            for item in inputs[2:]:
+                out = sampler.sample_from_nodes(item)
+                sampled += sum(int(e.numel()) for e in out.edge.values())
+            best["wall"] = min(best["wall"], time.perf_counter() - wall)
+            best["cpu"] = min(best["cpu"], time.process_time() - cpu)
+            gather = gather or Gather(edge_array, sampled, args.threads)
+            gather_wall, gather_cpu = gather.run()
+            best["gather_wall"] = min(best["gather_wall"], gather_wall)
+            best["gather_cpu"] = min(best["gather_cpu"], gather_cpu)
+
+    rate, cpu_rate = sampled / best["wall"], sampled / best["cpu"]
+    reference, cpu_reference = sampled / best["gather_wall"], sampled / best["gather_cpu"]
+    result = {
+        "bench": "sampler",
+        "edges": total_edges,
+        "batches": batches,
+        "batch_size": BATCH,
+        "fanout": FANOUT,
+        "strategy": args.strategy,
+        "threads": args.threads,
+        "edges_per_batch": round(sampled / batches, 1),
+        "ms_per_batch": round(best["wall"] / batches * 1e3, 3),
+        "cpu_ms_per_batch": round(best["cpu"] / batches * 1e3, 3),
+        "sampled_edges_per_s": round(rate),
+        "gather_per_s": round(reference),
+        "ratio": round(rate / reference, 4),
+        "sampled_edges_per_cpu_s": round(cpu_rate),
+        "gather_per_cpu_s": round(cpu_reference),
+        "ratio_cpu": round(cpu_rate / cpu_reference, 4),
+        "load_avg": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    print(f"sampler: {rate / 1e6:.2f} M edges/s wall, {cpu_rate / 1e6:.2f} M edges per CPU second "
+          f"({result['ms_per_batch']} ms wall, {result['cpu_ms_per_batch']} ms CPU per batch of {BATCH}, "
+          f"{result['edges_per_batch']:.0f} edges per batch), {args.threads} thread(s)")
+    print(f"reference random gather: {reference / 1e6:.2f} M entries/s wall, "
+          f"{cpu_reference / 1e6:.2f} M per CPU second")
+    print(f"ratio {result['ratio']:.3f} wall, {result['ratio_cpu']:.3f} CPU (goal >= 0.4); "
+          f"load average {result['load_avg']}; peak RSS {result['peak_rss_mb']} MiB")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

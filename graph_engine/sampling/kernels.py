@@ -1,0 +1,154 @@
+"""Compiled building blocks of the neighbour sampler (numba), and the negative-node draw.
+
+Terms used across the sampling kernels: a *group* is one disjoint subgraph (one seed, or one
+positive/negative link, or the whole batch when sampling is not disjoint). An *expansion type*
+``t = (A, rel, B)`` is an edge type of the graph artifact walked from a node of type ``A`` through its
+CSR row to neighbours of type ``B``. The sampled link ``v -> u`` (``v`` of type ``B`` found from ``u``)
+carries messages towards the seed, so it is reported under the reverse edge type ``(B, rev, A)``, whose
+CSC layout is ``t``'s CSR; its edge id is the position in that CSR.
+
+Randomness is counter-based: every draw is a hash of (request key, group, node, expansion type, draw
+number), so results do not depend on thread scheduling or on how groups are split among threads.
+The multi-hop sampler itself is :mod:`graph_engine.sampling.multihop`.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.extending import intrinsic
+
+INT64_MAX = np.iinfo(np.int64).max
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@intrinsic
+def load_i64(typingctx, address, index):
+    """``((int64 *) address)[index]``: reads the arrays of many edge types without per-access boxing.
+
+    Numba's typed lists cost a call and a reference count per element access, an order of magnitude
+    more than the memory access itself; the caller keeps the arrays alive while their addresses are used.
+    """
+    if not (isinstance(address, types.Integer) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load(builder.gep(pointer, [args[1]]))
+
+    return types.int64(address, index), codegen
+
+
+@intrinsic
+def prefetch_i64(typingctx, address, index):
+    """Hint the CPU to fetch ``((int64 *) address)[index]`` into the cache (never faults).
+
+    Issued as soon as a lookup's position is known, so many cache misses are in flight at once instead
+    of one per dependent load.
+    """
+    if not (isinstance(address, types.Integer) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        target = builder.bitcast(builder.gep(pointer, [args[1]]), i8p)
+        hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                              "llvm.prefetch.p0")
+        builder.call(hint, [target, i32(0), i32(3), i32(1)])  # read, keep in all cache levels, data
+        return context.get_dummy_value()
+
+    return types.void(address, index), codegen
+
+
+@intrinsic
+def fetch_add_i64(typingctx, address, value):
+    """Atomically add ``value`` to ``*(int64 *) address``; returns the previous value."""
+    if not (isinstance(address, types.Integer) and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.atomic_rmw("add", pointer, args[1], "monotonic")
+
+    return types.int64(types.int64, types.int64), codegen
+
+
+@intrinsic
+def data_address(typingctx, array):
+    """The address of an array's first element (``array.ctypes.data`` would keep callers from caching)."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).data
+        return builder.ptrtoint(data, ir.IntType(64))
+
+    return types.int64(array), codegen
+
+
+@nb.njit(cache=True, inline="always")
+def mix64(x):
+    """SplitMix64's finaliser: a bijective 64-bit hash (``x`` is a uint64)."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True, inline="always")
+def draw_below(base, j, n):
+    """The ``j``-th pseudo-random integer in ``[0, n)`` of the stream ``base`` (``n < 2**32``)."""
+    return np.int64(((mix64(base + np.uint64(j + 1) * _GOLDEN) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@nb.njit(cache=True, inline="always")
+def upper_bound(address, lo, hi, x):
+    """First position in the sorted int64 array at ``address``, within ``[lo, hi)``, whose value is > ``x``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if load_i64(address, mid) <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def draw_nodes(num_nodes, count, node_time, anchor, cdf, key, tries):
+    """Draw ``count`` node indices in ``[0, num_nodes)`` per anchor, uniformly or by a weight CDF.
+
+    Serial: a batch's negatives take microseconds, less than starting a parallel region would.
+
+    With node times, a draw newer than its anchor is redrawn up to ``tries`` times, then replaced by
+    the oldest node (which is the only valid choice left to guarantee the time constraint holds when
+    any node does). Returns an int64 array ``[len(anchor) * count]``, anchor-major.
+    """
+    n_anchor = anchor.shape[0]
+    out = np.empty(n_anchor * count, np.int64)
+    timed = node_time.shape[0] > 0
+    weighted = cdf.shape[0] > 0
+    oldest = 0
+    if timed:
+        oldest = np.int64(np.argmin(node_time))
+    for a in range(n_anchor):
+        for j in range(count):
+            base = mix64(key ^ mix64(np.uint64(a) * np.uint64(count) + np.uint64(j)))
+            pick = oldest
+            for attempt in range(tries):
+                if weighted:
+                    r = (mix64(base + np.uint64(attempt + 1) * _GOLDEN) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+                    v = np.int64(np.searchsorted(cdf, r * cdf[-1], side="right"))
+                    v = min(v, num_nodes - 1)
+                else:
+                    v = draw_below(base, attempt, num_nodes)
+                if not timed or node_time[v] <= anchor[a]:
+                    pick = v
+                    break
+            out[a * count + j] = pick
+    return out

@@ -1,0 +1,588 @@
+"""The multi-hop heterogeneous sampling of one request in three compiled calls.
+
+Terms (as in :mod:`graph_engine.sampling.kernels`): a *group* is one disjoint subgraph; an *expansion
+type* ``t = (A, rel, B)`` is walked from a node of type ``A`` through its CSR row to neighbours of type
+``B``, and the link found is reported under the reverse edge type, whose CSC layout is ``t``'s CSR.
+Outputs come in *streams*: node stream ``a * (H + 1) + h`` holds the nodes of type ``a`` found at hop
+``h`` (hop 0: the seeds), edge stream ``r * H + h`` the edges of reported type ``r`` sampled at hop
+``h``; the final order is stream after stream, within a stream group after group, then discovery order.
+
+1. :func:`plan`: group bounds and anchors, edge capacity per group from the fan-out bounds, *chunks*
+   (runs of consecutive groups small enough for their working set to stay in the L2 cache) and each
+   chunk's scratch *segment* per stream, sized by the bound of that stream.
+2. :func:`sample_chunks`: any number of threads take chunks from a shared counter (so a thread that
+   the OS holds back costs nothing but its current chunk) and sample each chunk hop by hop, appending
+   every node and edge straight to its stream segment. An edge refers to its end nodes by *code*
+   ``stream << 40 | index within the chunk's segment``. A hop runs as four loops over the chunk's
+   (frontier node, expansion type) pairs, each prefetching what the next one reads, so that many
+   independent cache misses are in flight at once.
+3. :func:`finish`: prefix sums over (stream, chunk) give each segment's output position; nodes are
+   copied segment by segment, edges with their codes turned into positions within their node type.
+
+Fast paths, chosen per pair (they give exactly what the general path gives):
+
+- *back edge*: a node found through a foreign-key link, expanded through the reverse expansion type
+  whose rows hold at most one edge (``MAX1``): its only neighbour is the node it was found from, through
+  the same link at the same time (both directions of a link share it), so nothing is read but the
+  position (nothing at all when rows hold exactly one edge, ``TOTAL1``).
+- *one-edge rows* (``TOTAL1``): the row of node ``u`` is position ``u``: its time and neighbour are
+  fetched at once, without the row pointer.
+- time cut-off: a row whose last edge is no newer than the anchor is visible whole (no search); the
+  times of rows of up to 32 edges are all prefetched before the search.
+
+Randomness is counter-based (a hash of the key, group, node and expansion type), and chunks are
+independent, so the result depends neither on the number of threads nor on how groups fall into chunks.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from graph_engine.sampling.kernels import (
+    INT64_MAX,
+    data_address,
+    draw_below,
+    fetch_add_i64,
+    load_i64,
+    mix64,
+    prefetch_i64,
+    upper_bound,
+)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW32 = np.int64(0xFFFFFFFF)
+_LOW40 = np.int64((1 << 40) - 1)
+
+#: Columns of the per-expansion-type ``graph`` table.
+COL_INDPTR, COL_INDICES, COL_TIME, COL_DST, COL_REVERSE, COL_FLAGS = range(6)
+GRAPH_COLUMNS = 6
+#: Flags: the edge type has edge times; every row holds at most one edge; exactly one.
+TIMED, MAX1, TOTAL1 = 1, 2, 4
+#: Status codes.
+OK, OVERFLOW, SCRATCH = 0, 1, 2
+#: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
+CHUNK_SEEDS = 256
+#: Slots of the ``work`` array: chunk counter, chunks done (a cache line apart).
+WORK_NEXT, WORK_DONE, WORK_SIZE = 0, 8, 16
+# Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
+_FLOOR_PER_SEED = 16.0
+# ``via`` of a seed (found by no expansion type).
+_SEED = -1
+_ROW, _ONE, _BACK = 0, 1, 2
+# Hash-table tags: stamp (15 bits) << 48 | group within chunk (16 bits) << 32 (values are codes, < 2**48).
+_STAMP_LIMIT = 1 << 15
+# Initial hash-table entries (grown on demand, up to twice the nodes of the largest chunk so far).
+_TABLE_START = 1024
+
+
+@nb.njit(cache=True, inline="always")
+def _find_or_add(table, mask, tag, key, value):
+    """Value stored for ``key`` in the group tagged ``tag``; stores ``value`` when absent.
+
+    ``table`` holds (key, tag, value) triples; an entry whose stamp (top bits of the tag) differs from
+    ``tag``'s is empty, so a new chunk starts with an empty table without clearing it.
+
+    Returns:
+        (value, added).
+    """
+    slot = np.int64(mix64(np.uint64(key) ^ (np.uint64((tag >> 32) & 0xFFFF) * _GOLDEN)) & np.uint64(mask))
+    while True:
+        held = table[3 * slot + 1]
+        if (held >> 48) != (tag >> 48):
+            table[3 * slot] = key
+            table[3 * slot + 1] = tag
+            table[3 * slot + 2] = value
+            return value, True
+        if held == tag and table[3 * slot] == key:
+            return table[3 * slot + 2], False
+        slot = (slot + 1) & mask
+
+
+@nb.njit(cache=True)
+def _grown(table, need, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group, n_used):
+    """A table with room for ``need`` entries holding chunk ``c``'s nodes listed so far.
+
+    The table is sized by what chunks hold, not by their capacity (which bounds are far above): a
+    small table stays in the cache. The nodes are read back from the chunk's segments.
+    """
+    size = table.shape[0] // 3
+    while size < 2 * need:
+        size *= 2
+    grown = np.zeros(3 * size, np.int64)
+    for s in range(n_used.shape[0]):
+        vt = s // width
+        start = node_seg[c, s]
+        for idx in range(n_used[s]):
+            tag = (stamp << 48) | ((out_group[start + idx] - g0) << 32)
+            _find_or_add(grown, size - 1, tag, out_node[start + idx] * num_node_types + vt, (s << 40) | idx)
+    return grown
+
+
+@nb.njit(cache=True, nogil=True)
+def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots):
+    """Set-up of a validated request.
+
+    Args:
+        group, seed_type: int64 [S] seeds' groups (non-decreasing) and node types.
+        seed_time: int64 [S] anchor times, or empty for no time limit.
+        node_bound, edge_bound: float64 [T, node streams], [T, edge streams]: most nodes and edges one
+            seed of each node type can put in each stream.
+        budget: edge slots above which each group's capacity is capped (overflows are retried).
+        caps_in: int64 [G] edge capacity per group from an earlier overflowed call, or empty.
+        chunk_slots: edge slots per chunk.
+
+    Returns:
+        ``(group_ptr [G+1], group_time [G], caps [G], chunk_g [C+1], node_seg [C, Sn+1],
+        edge_seg [C, Se+1], largest [3])``: ``node_seg[c, s]`` is where chunk ``c``'s segment of node
+        stream ``s`` starts in the node scratch (column ``Sn``: where the chunk's region ends), likewise
+        for edges; ``largest`` holds the most node slots, edge slots and groups of one chunk.
+    """
+    S = group.shape[0]
+    T, Sn = node_bound.shape
+    Se = edge_bound.shape[1]
+    G = group[S - 1] + 1 if S > 0 else 0
+    group_ptr = np.zeros(G + 1, np.int64)
+    for s in range(S):
+        group_ptr[group[s] + 1] += 1
+    for g in range(G):
+        group_ptr[g + 1] += group_ptr[g]
+    group_time = np.full(G, INT64_MAX, np.int64)
+    if seed_time.shape[0] > 0:
+        for s in range(S):
+            group_time[group[s]] = min(group_time[group[s]], seed_time[s])
+    per_seed = np.zeros(T, np.float64)
+    for a in range(T):
+        for x in range(Se):
+            per_seed[a] += edge_bound[a, x]
+    wanted = np.zeros(G, np.float64)
+    for s in range(S):
+        wanted[group[s]] += per_seed[seed_type[s]]
+    caps = np.empty(G, np.int64)
+    if caps_in.shape[0] == G:
+        caps[:] = caps_in
+    else:
+        limit = 1e300
+        if wanted.sum() > budget:
+            limit = float(max(budget // max(S, 1), 64))
+        for g in range(G):
+            caps[g] = np.int64(np.ceil(min(wanted[g], limit * (group_ptr[g + 1] - group_ptr[g]), 4e18)))
+    for g in range(G):  # room beyond a group's bound is never used
+        caps[g] = min(caps[g], np.int64(np.ceil(min(wanted[g], 4e18))))
+    # Chunks: consecutive groups with at most ``chunk_slots`` edge slots and CHUNK_SEEDS seeds (a
+    # larger group makes a chunk of its own).
+    chunk_g = np.empty(G + 1, np.int64)
+    C = 0
+    acc_edges = acc_seeds = 0
+    for g in range(G):
+        size = group_ptr[g + 1] - group_ptr[g]
+        if C == 0 or acc_edges + caps[g] > chunk_slots or acc_seeds + size > CHUNK_SEEDS:
+            chunk_g[C] = g
+            C += 1
+            acc_edges = acc_seeds = 0
+        acc_edges += caps[g]
+        acc_seeds += size
+    chunk_g[C] = G
+    # Segments: a group at full capacity gets its seeds' bounds; a capped group a share of each bound.
+    node_seg = np.zeros((C, Sn + 1), np.int64)
+    edge_seg = np.zeros((C, Se + 1), np.int64)
+    largest = np.ones(3, np.int64)
+    node_cap = np.empty(Sn, np.float64)
+    edge_cap = np.empty(Se, np.float64)
+    full = np.empty(T, np.float64)
+    wanted_n = np.empty(Sn, np.float64)
+    wanted_e = np.empty(Se, np.float64)
+    at_node = at_edge = 0
+    for c in range(C):
+        node_cap[:] = 0.0
+        edge_cap[:] = 0.0
+        full[:] = 0.0
+        for g in range(chunk_g[c], chunk_g[c + 1]):
+            if caps[g] >= wanted[g]:
+                for s in range(group_ptr[g], group_ptr[g + 1]):
+                    full[seed_type[s]] += 1.0
+                continue
+            wanted_n[:] = 0.0
+            wanted_e[:] = 0.0
+            for s in range(group_ptr[g], group_ptr[g + 1]):
+                wanted_n += node_bound[seed_type[s]]
+                wanted_e += edge_bound[seed_type[s]]
+            share = caps[g] / wanted[g]
+            floor = _FLOOR_PER_SEED * (group_ptr[g + 1] - group_ptr[g])
+            for x in range(Sn):
+                node_cap[x] += np.ceil(min(wanted_n[x], max(share * wanted_n[x], min(wanted_n[x], floor))))
+            for x in range(Se):
+                edge_cap[x] += np.ceil(min(wanted_e[x], max(share * wanted_e[x], min(wanted_e[x], floor))))
+        for a in range(T):
+            if full[a] > 0:
+                for x in range(Sn):
+                    node_cap[x] += full[a] * node_bound[a, x]
+                for x in range(Se):
+                    edge_cap[x] += full[a] * edge_bound[a, x]
+        for x in range(Sn):
+            node_seg[c, x] = at_node
+            at_node += np.int64(node_cap[x])
+        node_seg[c, Sn] = at_node
+        for x in range(Se):
+            edge_seg[c, x] = at_edge
+            at_edge += np.int64(edge_cap[x])
+        edge_seg[c, Se] = at_edge
+        largest[0] = max(largest[0], node_seg[c, Sn] - node_seg[c, 0])
+        largest[1] = max(largest[1], edge_seg[c, Se] - edge_seg[c, 0])
+        largest[2] = max(largest[2], chunk_g[c + 1] - chunk_g[c])
+    return group_ptr, group_time, caps, chunk_g[:C + 1], node_seg, edge_seg, largest
+
+
+@nb.njit(cache=True)
+def _sample_chunk(c, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
+                  group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
+                  out_eid, node_count, edge_count, overflow, table, stamp, f_node, f_type, f_group,
+                  f_code, f_parent, f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used,
+                  e_used):
+    """Sample chunk ``c`` into its stream segments (see the module docstring); returns the hash table
+    (grown when the chunk's nodes needed more room)."""
+    num_edge_types, num_hops = fanouts.shape
+    width = num_hops + 1
+    g0, g1 = chunk_g[c], chunk_g[c + 1]
+    n_used[:] = 0
+    e_used[:] = 0
+    failed = False
+    listed = group_ptr[g1] - group_ptr[g0]
+    if 2 * listed > table.shape[0] // 3:
+        table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group, n_used)
+    mask = table.shape[0] // 3 - 1
+    # Seeds are always listed (a node type's first rows are the seeds in order); a repeated listing
+    # in one group maps to the first and is not expanded again.
+    f = 0
+    for g in range(g0, g1):
+        tag = (stamp << 48) | ((g - g0) << 32)
+        for s in range(group_ptr[g], group_ptr[g + 1]):
+            v, vt = seed_node[s], seed_type[s]
+            stream = vt * width
+            code = (stream << 40) | n_used[stream]
+            _, added = _find_or_add(table, mask, tag, v * num_node_types + vt, code)
+            out_node[node_seg[c, stream] + n_used[stream]] = v
+            out_group[node_seg[c, stream] + n_used[stream]] = g
+            n_used[stream] += 1
+            if added:
+                f_node[f] = v
+                f_type[f] = vt
+                f_group[f] = g
+                f_code[f] = code
+                f_parent[f] = -1
+                f_via[f] = _SEED
+                f += 1
+    begin, end = 0, f
+    for h in range(num_hops):
+        keep = h + 1 < num_hops  # nodes found now are expanded at the next hop
+        # Loop A: one pair per (frontier node, expansion type with a fan-out); prefetch what loop B
+        # (row bounds) or loop C (time and neighbour of a one-edge row) reads.
+        pairs = 0
+        for i in range(begin, end):
+            g = f_group[i]
+            u = f_node[i]
+            ut = f_type[i]
+            via = f_via[i]
+            timed = group_time[g] != INT64_MAX
+            for ti in range(src_ptr[ut], src_ptr[ut + 1]):
+                t = src_list[ti]
+                if fanouts[t, h] == 0:
+                    continue
+                flags = graph[t, COL_FLAGS]
+                if via >= 0 and graph[via, COL_REVERSE] == t and (flags & MAX1) != 0:
+                    kind = _BACK
+                    if (flags & TOTAL1) == 0:
+                        prefetch_i64(graph[t, COL_INDPTR], u)
+                elif (flags & TOTAL1) != 0:
+                    kind = _ONE
+                    prefetch_i64(graph[t, COL_INDICES], u)
+                    if timed and (flags & TIMED) != 0:
+                        prefetch_i64(graph[t, COL_TIME], u)
+                else:
+                    kind = _ROW
+                    prefetch_i64(graph[t, COL_INDPTR], u)
+                p_index[pairs] = i
+                p_type[pairs] = t
+                p_kind[pairs] = kind
+                pairs += 1
+        # Loop B: row bounds; prefetch the times the cut-off reads.
+        for p in range(pairs):
+            t = p_type[p]
+            u = f_node[p_index[p]]
+            kind = p_kind[p]
+            if kind == _ONE:
+                lo = u
+                hi = u + 1
+            elif kind == _BACK:
+                lo = u if (graph[t, COL_FLAGS] & TOTAL1) != 0 else load_i64(graph[t, COL_INDPTR], u)
+                hi = lo + 1
+            else:
+                address = graph[t, COL_INDPTR]
+                lo = load_i64(address, u)
+                hi = load_i64(address, u + 1)
+                time_address = graph[t, COL_TIME]
+                if hi > lo and time_address != 0 and group_time[f_group[p_index[p]]] != INT64_MAX:
+                    if hi - lo <= 32:
+                        for j in range(lo, hi, 8):
+                            prefetch_i64(time_address, j)
+                    prefetch_i64(time_address, hi - 1)
+            p_lo[p] = lo
+            p_hi[p] = hi
+        # Loop C: visible edges, positions drawn, room reserved in the edge segment; prefetch the
+        # neighbours.
+        q = 0
+        for p in range(pairs):
+            p_q[p] = q
+            if failed:
+                continue
+            t = p_type[p]
+            kind = p_kind[p]
+            i = p_index[p]
+            g = f_group[i]
+            lo, hi = p_lo[p], p_hi[p]
+            anchor = group_time[g]
+            time_address = graph[t, COL_TIME]
+            if kind != _BACK and anchor != INT64_MAX and time_address != 0 and hi > lo:
+                if load_i64(time_address, hi - 1) > anchor:
+                    hi = upper_bound(time_address, lo, hi - 1, anchor)
+            cnt = hi - lo
+            k = fanouts[t, h]
+            take = cnt if (k < 0 or k >= cnt) else k
+            if take <= 0:
+                continue
+            stream = graph[t, COL_REVERSE] * num_hops + h
+            if edge_seg[c, stream] + e_used[stream] + take > edge_seg[c, stream + 1]:
+                failed = True
+                continue
+            at = edge_seg[c, stream] + e_used[stream]
+            e_used[stream] += take
+            if kind == _BACK:  # known in full: written now, loop D skips it
+                out_row[at] = f_parent[i]
+                out_col[at] = f_code[i]
+                out_eid[at] = lo
+                continue
+            p_edge[p] = at
+            address = graph[t, COL_INDICES]
+            if take == cnt or last:
+                for j in range(take):
+                    q_pos[q + j] = hi - take + j
+                if kind == _ROW:  # a one-edge row's neighbour was prefetched in loop A
+                    for j in range(hi - take, hi, 8):
+                        prefetch_i64(address, j)
+                    prefetch_i64(address, hi - 1)
+            else:
+                # Floyd's algorithm: ``take`` distinct positions of ``cnt``, O(take^2) with tiny take.
+                gkey = mix64(key ^ mix64(np.uint64(g) + _GOLDEN))
+                base = mix64(gkey ^ mix64(np.uint64(f_node[i]) * np.uint64(num_edge_types) + np.uint64(t)))
+                m = 0
+                for j in range(cnt - take, cnt):
+                    r = lo + draw_below(base, j, j + 1)
+                    for x in range(m):
+                        if q_pos[q + x] == r:
+                            r = lo + j
+                            break
+                    q_pos[q + m] = r
+                    prefetch_i64(address, r)
+                    m += 1
+            q += take
+        p_q[pairs] = q
+        if failed:
+            break
+        # Loop D: neighbours read, de-duplicated per group, appended to their segments with the edges.
+        fill = end
+        for p in range(pairs):
+            q0, q1 = p_q[p], p_q[p + 1]
+            if q0 == q1:
+                continue
+            i = p_index[p]
+            col = f_code[i]
+            at = p_edge[p]
+            t = p_type[p]
+            g = f_group[i]
+            listed += q1 - q0
+            if 2 * listed > mask + 1:
+                table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
+                               n_used)
+                mask = table.shape[0] // 3 - 1
+            address = graph[t, COL_INDICES]
+            vt = graph[t, COL_DST]
+            tag = (stamp << 48) | ((g - g0) << 32)
+            stream = vt * width + h + 1
+            start = node_seg[c, stream]
+            room = node_seg[c, stream + 1] - start
+            count = n_used[stream]
+            for x in range(q0, q1):
+                pos = q_pos[x]
+                v = load_i64(address, pos)
+                row, added = _find_or_add(table, mask, tag, v * num_node_types + vt, (stream << 40) | count)
+                if added:
+                    if count == room:
+                        failed = True
+                        break
+                    out_node[start + count] = v
+                    out_group[start + count] = g
+                    count += 1
+                    if keep:
+                        f_node[fill] = v
+                        f_type[fill] = vt
+                        f_group[fill] = g
+                        f_code[fill] = row
+                        f_parent[fill] = col
+                        f_via[fill] = t
+                        fill += 1
+                out_row[at] = row
+                out_col[at] = col
+                out_eid[at] = pos
+                at += 1
+            n_used[stream] = count
+            if failed:
+                break
+        if failed:
+            break
+        begin, end = end, fill
+    if failed:
+        # Room is shared by the chunk's groups: every capped one gets more on the retry.
+        overflow[g0:g1] = True
+    node_count[c] = n_used
+    edge_count[c] = e_used
+    return table
+
+
+@nb.njit(cache=True, nogil=True)
+def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type, group_ptr,
+                  group_time, chunk_g, node_seg, edge_seg, largest, out_node, out_group, out_row, out_col, out_eid,
+                  node_count, edge_count, overflow, work):
+    """Sample chunks taken from the shared counter ``work[WORK_NEXT]`` until none is left.
+
+    Any number of threads may run this at once on the same arguments (each chunk is sampled once);
+    ``work[WORK_DONE]`` counts the chunks finished. Scratch outputs: ``out_*`` (the segments),
+    ``node_count`` [C, Sn] and ``edge_count`` [C, Se] (filled per chunk), ``overflow`` [G] (groups
+    that ran out of room).
+    """
+    C = chunk_g.shape[0] - 1
+    max_nodes, max_edges = largest[0], largest[1]
+    max_out = 1
+    for a in range(src_ptr.shape[0] - 1):
+        max_out = max(max_out, src_ptr[a + 1] - src_ptr[a])
+    pair_cap = max_nodes * max_out
+    table = np.zeros(3 * _TABLE_START, np.int64)
+    f_node = np.empty(max_nodes, np.int64)
+    f_type = np.empty(max_nodes, np.int64)
+    f_group = np.empty(max_nodes, np.int64)
+    f_code = np.empty(max_nodes, np.int64)
+    f_parent = np.empty(max_nodes, np.int64)
+    f_via = np.empty(max_nodes, np.int64)
+    p_index = np.empty(pair_cap, np.int64)
+    p_type = np.empty(pair_cap, np.int64)
+    p_kind = np.empty(pair_cap, np.int64)
+    p_lo = np.empty(pair_cap, np.int64)
+    p_hi = np.empty(pair_cap, np.int64)
+    p_q = np.empty(pair_cap + 1, np.int64)
+    p_edge = np.empty(pair_cap, np.int64)
+    q_pos = np.empty(max_edges + 1, np.int64)
+    n_used = np.empty(node_count.shape[1], np.int64)
+    e_used = np.empty(edge_count.shape[1], np.int64)
+    counter = data_address(work)
+    stamp = 0
+    while True:
+        c = fetch_add_i64(counter + 8 * WORK_NEXT, 1)
+        if c >= C:
+            break
+        stamp += 1
+        if stamp == _STAMP_LIMIT:
+            table[:] = 0
+            stamp = 1
+        table = _sample_chunk(
+            c, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type, group_ptr,
+            group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid, node_count,
+            edge_count, overflow, table, np.int64(stamp), f_node, f_type, f_group, f_code, f_parent, f_via, p_index,
+            p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used)
+        fetch_add_i64(counter + 8 * WORK_DONE, 1)
+
+
+@nb.njit(cache=True)
+def _bases(count, start_col):
+    """Output position of every [chunk, stream] segment (stream-major, then chunk order) and the stream
+    totals; ``start_col`` gets each stream's first position."""
+    chunks, streams = count.shape
+    base = np.empty((chunks, streams), np.int64)
+    total = np.zeros(streams, np.int64)
+    at = 0
+    for s in range(streams):
+        start_col[s] = at
+        for c in range(chunks):
+            base[c, s] = at
+            at += count[c, s]
+        total[s] = at - start_col[s]
+    return base, total
+
+
+@nb.njit(cache=True, nogil=True)
+def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_node, out_group, out_row, out_col,
+           out_eid, node_count, edge_count):
+    """Gather the chunks' segments into the final arrays.
+
+    Returns:
+        ``(status, nodes, edges, node_counts, edge_counts)``: OK with nodes int64 [2, N] (node, group),
+        edges int64 [3, M] (row, col, edge id; row and col are positions within their node type),
+        node_counts [T, H+1] and edge_counts [E, H]; OVERFLOW (and empty arrays) when a group ran out of
+        room.
+    """
+    width = num_hops + 1
+    C, Sn = node_count.shape
+    Se = edge_count.shape[1]
+    num_edge_types = Se // num_hops
+    node_totals = np.zeros((num_node_types, width), np.int64)
+    edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
+    if overflow.any():
+        return OVERFLOW, np.empty((2, 0), np.int64), np.empty((3, 0), np.int64), node_totals, edge_totals
+    node_start = np.empty(Sn, np.int64)
+    edge_start = np.empty(Se, np.int64)
+    node_base, node_total = _bases(node_count, node_start)
+    edge_base, edge_total = _bases(edge_count, edge_start)
+    nodes = np.empty((2, node_total.sum()), np.int64)
+    edges = np.empty((3, edge_total.sum()), np.int64)
+    # A node's position within its type: its segment's output position less where its type starts.
+    offset = np.empty((C, Sn), np.int64)
+    for c in range(C):
+        for s in range(Sn):
+            offset[c, s] = node_base[c, s] - node_start[(s // width) * width]
+            n, src, dst = node_count[c, s], node_seg[c, s], node_base[c, s]
+            nodes[0, dst:dst + n] = out_node[src:src + n]
+            nodes[1, dst:dst + n] = out_group[src:src + n]
+    for c in range(C):
+        for s in range(Se):
+            src, dst = edge_seg[c, s], edge_base[c, s]
+            for j in range(edge_count[c, s]):
+                row, col = out_row[src + j], out_col[src + j]
+                edges[0, dst + j] = offset[c, row >> 40] + (row & _LOW40)
+                edges[1, dst + j] = offset[c, col >> 40] + (col & _LOW40)
+                edges[2, dst + j] = out_eid[src + j]
+    for a in range(num_node_types):
+        for h in range(width):
+            node_totals[a, h] = node_total[a * width + h]
+    for r in range(num_edge_types):
+        for h in range(num_hops):
+            edge_totals[r, h] = edge_total[r * num_hops + h]
+    return OK, nodes, edges, node_totals, edge_totals
+
+
+@nb.njit(cache=True)
+def check_request(node, node_type, group, fanouts, num_nodes):
+    """Problems of a request's arrays, as a code: 0 none, 1 a node type out of range, 2 a node index out
+    of range for its type, 3 groups that do not rise from 0 in steps of 0 or 1, 4 a fan-out below -1."""
+    for t in range(fanouts.shape[0]):
+        for h in range(fanouts.shape[1]):
+            if fanouts[t, h] < -1:
+                return 4
+    num_types = num_nodes.shape[0]
+    for s in range(node.shape[0]):
+        a = node_type[s]
+        if a < 0 or a >= num_types:
+            return 1
+        if node[s] < 0 or node[s] >= num_nodes[a]:
+            return 2
+        previous = group[s - 1] if s > 0 else np.int64(-1)
+        if (group[s] != previous and group[s] != previous + 1) or (s == 0 and group[0] != 0):
+            return 3
+    return 0

@@ -1,0 +1,367 @@
+"""Subgraph sampling requests and results, and the in-process engine that serves them.
+
+A :class:`SubgraphRequest` is what a sampler sends to a graph store (in-process or remote): flat seed
+arrays, their groups (one disjoint subgraph each) and anchor times, the fan-outs and a random key.
+A :class:`SubgraphResult` is the sampled subgraph in flat arrays plus per-type, per-hop counts, so it
+travels as a handful of buffers; :meth:`SubgraphResult.split` gives PyG's per-type dictionaries.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numba
+import numpy as np
+
+from graph_engine.sampling import kernels, multihop
+from graph_engine.sampling.helpers import HELPERS
+from graph_engine.schema import EdgeType, GraphSchema
+
+INT64_MAX = np.iinfo(np.int64).max
+STRATEGIES = ("uniform", "last")
+# Edge slots reserved per call before falling back to capped slots with a retry on overflow.
+SLOT_BUDGET = 1 << 24
+# Edge slots per chunk of groups: small enough for a chunk's working set to stay in the L2 cache,
+# large enough for many independent lookups per loop.
+CHUNK_SLOTS = 2048
+_EMPTY = np.zeros(1, dtype=np.int64)
+_NO_TIME = np.empty(0, dtype=np.int64)
+_NO_CAPS = np.empty(0, dtype=np.int64)
+# One sampling call or compiled parallel kernel at a time per process: each already uses every core
+# (the sampler through its helper threads), and numba's workqueue threading layer does not support
+# concurrent launches from several Python threads.
+KERNEL_LOCK = threading.Lock()
+
+
+class SamplingError(ValueError):
+    """A sampling request is malformed (unknown types, bad shapes, bad fan-outs)."""
+
+
+_REQUEST_PROBLEMS = {1: "node_type out of range", 2: "seed node index out of range for its node type",
+                     3: "group must rise from 0 in steps of 0 or 1", 4: "fan-outs must be -1 (all), 0 or positive"}
+_NODE_COUNTS: dict[int, tuple[GraphSchema, np.ndarray]] = {}
+
+
+def _node_counts(schema: GraphSchema) -> np.ndarray:
+    """int64 nodes per node type in schema order (cached: validation runs on every request)."""
+    held = _NODE_COUNTS.get(id(schema))
+    if held is None or held[0] is not schema:
+        if len(_NODE_COUNTS) > 64:
+            _NODE_COUNTS.clear()
+        held = _NODE_COUNTS[id(schema)] = (schema, np.array([schema.num_nodes[t] for t in schema.node_types],
+                                                              dtype=np.int64))
+    return held[1]
+
+
+@dataclass
+class SubgraphRequest:
+    """Seeds and settings of one sampling call.
+
+    Attributes:
+        node: int64 [S] seed node indices.
+        node_type: int64 [S] index of each seed's node type in the schema's ``node_types``.
+        group: int64 [S] non-decreasing disjoint-subgraph id of each seed, ``0..G-1``.
+        time: int64 [S] anchor time of each seed (unix seconds), or None for no time limit. A group's
+            anchor is the earliest of its seeds' times.
+        fanouts: int64 [E, H] neighbours per hop through each schema edge type (-1: all, 0: none).
+        strategy: ``"uniform"`` (without replacement) or ``"last"`` (the most recent ones).
+        key: the 64-bit random key; the same request with the same key gives the same subgraph.
+    """
+
+    node: np.ndarray
+    node_type: np.ndarray
+    group: np.ndarray
+    fanouts: np.ndarray
+    time: np.ndarray | None = None
+    strategy: str = "uniform"
+    key: int = 0
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.group[-1]) + 1 if self.group.size else 0
+
+    def validate(self, schema: GraphSchema) -> "SubgraphRequest":
+        """Check shapes, ranges and settings against ``schema``; returns self with normalized dtypes.
+
+        Raises:
+            SamplingError: naming the first problem.
+        """
+        self.node = np.ascontiguousarray(self.node, dtype=np.int64)
+        self.node_type = np.ascontiguousarray(self.node_type, dtype=np.int64)
+        self.group = np.ascontiguousarray(self.group, dtype=np.int64)
+        self.fanouts = np.ascontiguousarray(self.fanouts, dtype=np.int64)
+        size = self.node.shape
+        if self.node.ndim != 1 or self.node_type.shape != size or self.group.shape != size:
+            raise SamplingError("node, node_type and group must be 1-D arrays of one length")
+        if self.time is not None:
+            self.time = np.ascontiguousarray(self.time, dtype=np.int64)
+            if self.time.shape != size:
+                raise SamplingError("time must have one entry per seed")
+        if self.fanouts.ndim != 2 or self.fanouts.shape[0] != len(schema.edge_types) or self.fanouts.shape[1] < 1:
+            raise SamplingError(f"fanouts must be [{len(schema.edge_types)} edge types, hops >= 1], "
+                                f"got {self.fanouts.shape}")
+        if self.strategy not in STRATEGIES:
+            raise SamplingError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        problem = multihop.check_request(self.node, self.node_type, self.group, self.fanouts, _node_counts(schema))
+        if problem:
+            raise SamplingError(_REQUEST_PROBLEMS[problem])
+        self.key = int(self.key) & 0xFFFF_FFFF_FFFF_FFFF
+        return self
+
+
+@dataclass
+class SubgraphResult:
+    """A sampled subgraph in flat arrays, ordered per type, then hop, then group, then discovery.
+
+    Attributes:
+        node: int64 sampled nodes of all node types, node type after node type (schema order).
+        batch: int64 group of each node in ``node``.
+        node_counts: int64 [T, H+1] nodes per node type and hop.
+        row: int64 source of each sampled edge, as a position within its node type's nodes.
+        col: int64 destination of each sampled edge, likewise.
+        edge: int64 edge id: position in the CSC layout of the edge type (the CSR of its reverse).
+        edge_counts: int64 [E, H] edges per edge type (schema order) and hop.
+    """
+
+    node: np.ndarray
+    batch: np.ndarray
+    node_counts: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    edge: np.ndarray
+    edge_counts: np.ndarray
+
+    def split(self, schema: GraphSchema) -> "SplitSubgraph":
+        """Per-type views (no copies) keyed by node type and edge type."""
+        out = SplitSubgraph()
+        node_total = self.node_counts.sum(axis=1)
+        start = 0
+        for t, name in enumerate(schema.node_types):
+            stop = start + int(node_total[t])
+            out.node[name] = self.node[start:stop]
+            out.batch[name] = self.batch[start:stop]
+            out.num_sampled_nodes[name] = [int(c) for c in self.node_counts[t]]
+            start = stop
+        edge_total = self.edge_counts.sum(axis=1)
+        start = 0
+        for e, edge_type in enumerate(schema.edge_types):
+            stop = start + int(edge_total[e])
+            out.row[edge_type] = self.row[start:stop]
+            out.col[edge_type] = self.col[start:stop]
+            out.edge[edge_type] = self.edge[start:stop]
+            out.num_sampled_edges[edge_type] = [int(c) for c in self.edge_counts[e]]
+            start = stop
+        return out
+
+
+@dataclass
+class SplitSubgraph:
+    """A :class:`SubgraphResult` as PyG-style dictionaries of NumPy arrays."""
+
+    node: dict[str, np.ndarray] = field(default_factory=dict)
+    batch: dict[str, np.ndarray] = field(default_factory=dict)
+    num_sampled_nodes: dict[str, list[int]] = field(default_factory=dict)
+    row: dict[EdgeType, np.ndarray] = field(default_factory=dict)
+    col: dict[EdgeType, np.ndarray] = field(default_factory=dict)
+    edge: dict[EdgeType, np.ndarray] = field(default_factory=dict)
+    num_sampled_edges: dict[EdgeType, list[int]] = field(default_factory=dict)
+
+
+def _int64_array(array: np.ndarray) -> np.ndarray:
+    out = np.asarray(array)
+    if out.dtype != np.int64 or out.ndim != 1 or not out.flags.c_contiguous:
+        out = np.ascontiguousarray(out, dtype=np.int64).reshape(-1)
+    return out
+
+
+def _address(array: np.ndarray | None) -> int:
+    if array is None or array.size == 0:
+        return 0 if array is None else _EMPTY.ctypes.data
+    return array.ctypes.data
+
+
+class _Scratch:
+    """Segment arrays reused between calls (fresh pages on every call would cost page faults)."""
+
+    def __init__(self) -> None:
+        self.node = self.group = np.empty(0, np.int64)
+        self.row = self.col = self.eid = np.empty(0, np.int64)
+
+    def ensure(self, nodes: int, edges: int) -> "_Scratch":
+        if nodes > self.node.shape[0]:
+            nodes = max(nodes, 2 * self.node.shape[0])
+            self.node, self.group = np.empty(nodes, np.int64), np.empty(nodes, np.int64)
+        if edges > self.row.shape[0]:
+            edges = max(edges, 2 * self.row.shape[0])
+            self.row, self.col, self.eid = (np.empty(edges, np.int64) for _ in range(3))
+        return self
+
+
+class CsrGraph:
+    """The sampling engine over one graph's CSR arrays (memory maps are used in place).
+
+    Args:
+        schema: node and edge types of the graph.
+        csr: per edge type of ``schema.edge_types``: (indptr, indices, time or None).
+    """
+
+    def __init__(self, schema: GraphSchema, csr: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> None:
+        if len(csr) != len(schema.edge_types):
+            raise SamplingError("one CSR per edge type is needed")
+        self.schema = schema
+        node_index = {name: i for i, name in enumerate(schema.node_types)}
+        edge_index = {e: i for i, e in enumerate(schema.edge_types)}
+        # The kernels read the arrays through their addresses; self._arrays keeps them alive.
+        self._arrays = [tuple(_int64_array(a) if a is not None else None for a in triple) for triple in csr]
+        self.addresses = np.array([[_address(p), _address(i), _address(t)] for p, i, t in self._arrays],
+                                  dtype=np.int64).reshape(len(csr), 3)
+        E = len(schema.edge_types)
+        self.et_src = np.array([node_index[e[0]] for e in schema.edge_types], dtype=np.int64)
+        self.et_dst = np.array([node_index[e[2]] for e in schema.edge_types], dtype=np.int64)
+        self.et_out = np.array([edge_index[schema.reverse(e)] for e in schema.edge_types], dtype=np.int64)
+        order = np.argsort(self.et_src, kind="stable")
+        self.src_list = order.astype(np.int64)
+        self.src_ptr = np.zeros(len(schema.node_types) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.et_src, minlength=len(schema.node_types)), out=self.src_ptr[1:])
+        self.max_degree = np.array([int(np.diff(p).max()) if p.shape[0] > 1 else 0 for p, _, _ in self._arrays],
+                                   dtype=np.int64)
+        assert self.max_degree.shape == (E,)
+        self.flags = np.array([self._flags(p, t, int(d)) for (p, _, t), d in zip(self._arrays, self.max_degree)],
+                              dtype=np.int64)
+        # One row per expansion type, the layout multihop.COL_* names.
+        self.graph = np.concatenate([self.addresses, self.et_dst[:, None], self.et_out[:, None], self.flags[:, None]],
+                                    axis=1).reshape(E, multihop.GRAPH_COLUMNS)
+        self._local = threading.local()
+        self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    @staticmethod
+    def _flags(indptr: np.ndarray, time: np.ndarray | None, max_degree: int) -> int:
+        """Kernel flags of one edge type: timed, rows of at most one edge, of exactly one edge."""
+        flags = multihop.TIMED if time is not None else 0
+        if max_degree <= 1:
+            flags |= multihop.MAX1
+            if int(indptr[-1]) == indptr.shape[0] - 1:  # n rows, n edges, none with two: one each
+                flags |= multihop.TOTAL1
+        return flags
+
+    # ---- capacity planning -----------------------------------------------------------------
+    def edge_bound(self, fanouts: np.ndarray) -> np.ndarray:
+        """Most edges one seed of each node type can produce with these fan-outs (float64 [T])."""
+        return self.stream_bounds(fanouts)[1].sum(axis=1)
+
+    def stream_bounds(self, fanouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Most nodes and edges one seed of each node type can put in each output stream.
+
+        Returns:
+            float64 ``[T, T * (H + 1)]`` per node stream (node type, hop) and ``[T, E * H]`` per edge
+            stream (reported edge type, hop); see :mod:`.multihop`.
+        """
+        cache_key = fanouts.tobytes() + bytes(fanouts.shape[1:])
+        bounds = self._bounds.get(cache_key)
+        if bounds is None:
+            bounds = self._bounds[cache_key] = self._stream_bounds(fanouts)
+        return bounds
+
+    def _stream_bounds(self, fanouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        T, (E, H) = len(self.schema.node_types), fanouts.shape
+        per_edge = np.where(fanouts < 0, self.max_degree[:, None], np.minimum(fanouts, self.max_degree[:, None]))
+        nodes = np.zeros((T, T, H + 1), dtype=np.float64)
+        edges = np.zeros((T, E, H), dtype=np.float64)
+        for seed_type in range(T):
+            frontier = np.zeros(T, dtype=np.float64)
+            frontier[seed_type] = 1.0
+            nodes[seed_type, seed_type, 0] = 1.0
+            for h in range(H):
+                produced = frontier[self.et_src] * per_edge[:, h]  # per expansion type
+                edges[seed_type, self.et_out, h] = produced
+                frontier = np.bincount(self.et_dst, weights=produced, minlength=T)
+                nodes[seed_type, :, h + 1] = frontier
+        return nodes.reshape(T, -1), edges.reshape(T, -1)
+
+    def sample(self, request: SubgraphRequest, *, validated: bool = False) -> SubgraphResult:
+        """Sample the subgraph of ``request`` (see :mod:`.multihop`), on ``numba.get_num_threads()`` threads.
+
+        Args:
+            request: seeds and settings.
+            validated: the request already passed :meth:`SubgraphRequest.validate` for this schema.
+
+        Raises:
+            SamplingError: a malformed request.
+        """
+        if not validated:
+            request.validate(self.schema)
+        T, H = len(self.schema.node_types), request.fanouts.shape[1]
+        node_bound, edge_bound = self.stream_bounds(request.fanouts)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _Scratch()
+        time = _NO_TIME if request.time is None else request.time
+        key = np.uint64(request.key)
+        last = request.strategy == "last"
+        caps = _NO_CAPS
+        with KERNEL_LOCK:
+            while True:
+                group_ptr, group_time, caps, chunk_g, node_seg, edge_seg, largest = multihop.plan(
+                    request.group, request.node_type, time, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS)
+                C = chunk_g.shape[0] - 1
+                if C:
+                    scratch.ensure(int(node_seg[-1, -1]), int(edge_seg[-1, -1]))
+                node_count = np.empty((C, node_bound.shape[1]), np.int64)
+                edge_count = np.empty((C, edge_bound.shape[1]), np.int64)
+                overflow = np.zeros(group_time.shape[0], np.bool_)
+                # A fresh counter per call: a helper that wakes up late finds it used up.
+                work = np.zeros(multihop.WORK_SIZE, np.int64)
+                args = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, last, key, request.node,
+                        request.node_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, largest, scratch.node,
+                        scratch.group, scratch.row, scratch.col, scratch.eid, node_count, edge_count, overflow, work)
+                helpers = min(numba.get_num_threads(), C) - 1
+                events = HELPERS.post(multihop.sample_chunks, args, helpers) if helpers > 0 else ()
+                multihop.sample_chunks(*args)
+                for done in events:
+                    if work[multihop.WORK_DONE] >= C:
+                        break
+                    done.wait()
+                if work[multihop.WORK_DONE] < C:
+                    raise RuntimeError("a sampling helper thread failed")
+                status, nodes, edges, node_counts, edge_counts = multihop.finish(
+                    T, H, overflow, node_seg, edge_seg, chunk_g, scratch.node, scratch.group, scratch.row,
+                    scratch.col, scratch.eid, node_count, edge_count)
+                if status == multihop.OK:
+                    return SubgraphResult(nodes[0], nodes[1], node_counts, edges[0], edges[1], edges[2], edge_counts)
+                # Out of room: the groups of the chunks that ran out get four times as much, then again.
+                caps = np.where(overflow, np.maximum(caps * 4, 64), caps)
+
+    def draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int, *,
+                   weight: np.ndarray | None = None, node_time: np.ndarray | None = None,
+                   tries: int = 8) -> np.ndarray:
+        """Draw ``count`` nodes of ``node_type`` per anchor (e.g. negatives), no newer than the anchor.
+
+        Args:
+            node_type: the node type drawn from.
+            count: draws per anchor.
+            anchor: int64 anchor times, or None for one untimed batch of ``count`` draws.
+            key: the random key.
+            weight: optional non-negative per-node weights (uniform otherwise).
+            node_time: the node type's times, when draws must respect anchors.
+            tries: redraws of a too-new node before falling back to the oldest node.
+
+        Returns:
+            int64 node indices, anchor-major.
+        """
+        num_nodes = self.schema.num_nodes[node_type]
+        if num_nodes == 0:
+            raise SamplingError(f"node type {node_type!r} has no nodes to draw from")
+        timed = anchor is not None and node_time is not None
+        anchors = np.ascontiguousarray(anchor, np.int64) if anchor is not None else np.zeros(1, np.int64)
+        cdf = np.empty(0, np.float64)
+        if weight is not None:
+            weight = np.asarray(weight, dtype=np.float64)
+            if weight.shape != (num_nodes,) or np.any(weight < 0) or weight.sum() <= 0:
+                raise SamplingError(f"weights must be {num_nodes} non-negative numbers with a positive sum")
+            cdf = np.cumsum(weight)
+        times = np.ascontiguousarray(node_time, np.int64) if timed else np.empty(0, np.int64)
+        with KERNEL_LOCK:
+            return kernels.draw_nodes(num_nodes, int(count), times, anchors, cdf,
+                                      np.uint64(int(key) & 0xFFFF_FFFF_FFFF_FFFF), int(tries))

@@ -1,0 +1,52 @@
+"""The ``pq`` command: one entry point for every part of the platform.
+
+Sub-commands live in modules named for what they drive (``stack_commands``, ``demo_commands``,
+``pql_commands``...). Errors that a user can act on are printed as one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from platform_core.errors import UserFacingError
+from services.cli.data_commands import data_app
+from services.cli.demo_commands import demo_data
+from services.cli.graph_commands import graph_app
+from services.cli.keys_commands import keys_app
+from services.cli.materialize_commands import materialize_app
+from services.cli.pql_commands import pql_app
+from services.cli.stack_commands import down, status, up
+from services.cli.training_table_commands import training_table_app
+
+app = typer.Typer(
+    name="pq",
+    help="Predictive queries over relational data: PQL in, trained GNNs and predictions out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(up)
+app.command()(down)
+app.command()(status)
+app.command("demo-data")(demo_data)
+app.add_typer(pql_app, name="pql")
+app.add_typer(keys_app, name="keys")
+app.add_typer(data_app, name="data")
+app.add_typer(materialize_app, name="materialize")
+app.add_typer(training_table_app, name="training-table")
+app.add_typer(graph_app, name="graph")
+
+
+def main() -> None:
+    """Run ``pq``; a :class:`UserFacingError` becomes one line on stderr and exit status 2."""
+    try:
+        app()
+    except UserFacingError as exc:
+        print(f"pq: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

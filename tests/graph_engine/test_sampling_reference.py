@@ -1,0 +1,234 @@
+"""The compiled sampler against a plain-Python reference of its documented semantics, exactly.
+
+The reference walks each group breadth-first with the same counter-based random draws and no fast path,
+so any difference in a back-edge, one-edge-row, time cut-off, chunking, hash-table growth or threading
+path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge or order.
+"""
+
+import tempfile
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graph_engine.sampling.subgraph as subgraph
+from data_engine.artifact_formats.graph import Link, NodeTable, write_graph_artifact
+from graph_engine.graph_store import ArtifactGraphStore
+from graph_engine.sampling import multihop
+from graph_engine.sampling.sampler import mix64
+from graph_engine.sampling.subgraph import SubgraphRequest
+
+pytestmark = pytest.mark.unit
+
+GOLDEN = 0x9E3779B97F4A7C15
+MASK = (1 << 64) - 1
+
+
+def draw_below(base: int, j: int, n: int) -> int:
+    return ((mix64((base + (j + 1) * GOLDEN) & MASK) >> 32) * n) >> 32
+
+
+def reference(store: ArtifactGraphStore, request: SubgraphRequest) -> dict:
+    """The subgraph by the book: per group, hop by hop, frontier node by node, edge type by edge type."""
+    schema = store.schema
+    types, edges = list(schema.node_types), list(schema.edge_types)
+    T, (E, H) = len(types), request.fanouts.shape
+    csr = [store.graph.csr(e) for e in edges]
+    walk_order = sorted(range(E), key=lambda t: (types.index(edges[t][0]), t))
+    key = int(request.key) & MASK
+    node_streams = [[[] for _ in range(H + 1)] for _ in range(T)]  # [type][hop] -> [(group, node)]
+    edge_streams = [[[] for _ in range(H)] for _ in range(E)]  # [reported type][hop] -> [(group, v, u, eid)]
+    groups = int(request.group[-1]) + 1 if request.group.size else 0
+    for g in range(groups):
+        members = np.flatnonzero(request.group == g)
+        anchor = int(request.time[members].min()) if request.time is not None else None
+        seen: dict[tuple[int, int], tuple[int, int]] = {}  # (type, node) -> (hop, index in group's stream)
+        local: dict[tuple[int, int], list] = {}
+        frontier = []
+        for s in members:
+            v, vt = int(request.node[s]), int(request.node_type[s])
+            local.setdefault((vt, 0), []).append(v)
+            if (vt, v) not in seen:
+                seen[(vt, v)] = (0, len(local[(vt, 0)]) - 1)
+                frontier.append((vt, v))
+        for h in range(H):
+            found = []
+            for ut, u in frontier:
+                for t in walk_order:
+                    if types.index(edges[t][0]) != ut or request.fanouts[t, h] == 0:
+                        continue
+                    c = csr[t]
+                    lo, hi = int(c.indptr[u]), int(c.indptr[u + 1])
+                    if c.time is not None and anchor is not None:
+                        hi = lo + int(np.searchsorted(c.time[lo:hi], anchor, side="right"))
+                    cnt, k = hi - lo, int(request.fanouts[t, h])
+                    take = cnt if (k < 0 or k >= cnt) else k
+                    if take == cnt or request.strategy == "last":
+                        positions = list(range(hi - take, hi))
+                    else:
+                        gkey = mix64(key ^ mix64(g + GOLDEN))
+                        base = mix64(gkey ^ mix64(u * E + t))
+                        positions = []
+                        for j in range(cnt - take, cnt):
+                            r = lo + draw_below(base, j, j + 1)
+                            positions.append(lo + j if r in positions else r)
+                    vt = types.index(edges[t][2])
+                    for pos in positions:
+                        v = int(c.indices[pos])
+                        if (vt, v) not in seen:
+                            local.setdefault((vt, h + 1), []).append(v)
+                            seen[(vt, v)] = (h + 1, len(local[(vt, h + 1)]) - 1)
+                            found.append((vt, v))
+                        reported = edges.index(schema.reverse(edges[t]))
+                        edge_streams[reported][h].append((g, (vt, v), (ut, u), pos))
+            frontier = found
+        for (vt, hop), nodes in local.items():
+            node_streams[vt][hop].extend((g, v) for v in nodes)
+    # Positions within each node type: streams hop by hop, groups in order within a stream.
+    where: dict[tuple[int, int, int], int] = {}
+    node_out, batch_out = [], []
+    for vt in range(T):
+        count = 0
+        for hop in range(H + 1):
+            for g, v in node_streams[vt][hop]:
+                where.setdefault((g, vt, v), count)  # a repeated seed listing maps to its first listing
+                node_out.append(v)
+                batch_out.append(g)
+                count += 1
+    row, col, eid = [], [], []
+    for reported in range(E):
+        for hop in range(H):
+            for g, (vt, v), (ut, u), pos in edge_streams[reported][hop]:
+                row.append(where[(g, vt, v)])
+                col.append(where[(g, ut, u)])
+                eid.append(pos)
+    return {
+        "node": node_out, "batch": batch_out, "row": row, "col": col, "edge": eid,
+        "node_counts": [[len(node_streams[a][h]) for h in range(H + 1)] for a in range(T)],
+        "edge_counts": [[len(edge_streams[r][h]) for h in range(H)] for r in range(E)],
+    }
+
+
+def assert_matches(store: ArtifactGraphStore, request: SubgraphRequest) -> int:
+    got = store.sample_subgraph(request)
+    expected = reference(store, request)
+    assert got.node_counts.tolist() == expected["node_counts"]
+    assert got.edge_counts.tolist() == expected["edge_counts"]
+    for name in ("node", "batch", "row", "col", "edge"):
+        assert getattr(got, name).tolist() == expected[name], name
+    return len(expected["edge"])
+
+
+def _request(store, node_type: str, nodes, fanouts, times=None, groups=None, strategy="uniform", key=7):
+    nodes = np.asarray(nodes, dtype=np.int64)
+    return SubgraphRequest(
+        node=nodes, node_type=np.full(nodes.size, store.schema.node_type_index(node_type)),
+        group=np.arange(nodes.size) if groups is None else np.asarray(groups, dtype=np.int64),
+        fanouts=np.asarray(fanouts, dtype=np.int64), time=None if times is None else np.asarray(times, np.int64),
+        strategy=strategy, key=key)
+
+
+def test_edge_type_flags_pick_the_fast_paths(graph_store):
+    engine = graph_store.engine
+    flags = dict(zip(graph_store.schema.edge_types, engine.flags.tolist()))
+    one = multihop.TIMED | multihop.MAX1 | multihop.TOTAL1
+    assert flags[("orders", "customer_id", "customers")] == one  # one customer per order: position = order
+    assert flags[("orders", "product_id", "products")] == one
+    assert flags[("customers", "rev_customer_id", "orders")] == multihop.TIMED  # a customer has many orders
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "last"])
+@pytest.mark.parametrize("timed", [True, False])
+def test_shop_matches_the_reference(graph_store, customer_seeds, strategy, timed):
+    nodes, times = customer_seeds
+    E = len(graph_store.schema.edge_types)
+    fanouts = np.tile([[4, 3, 2]], (E, 1))
+    fanouts[0, 1] = -1  # all of one edge type at one hop
+    fanouts[3, 2] = 0
+    request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy() if timed else None,
+                       strategy=strategy)
+    assert assert_matches(graph_store, request) > 500
+
+
+def test_link_groups_repeated_seeds_and_one_shared_group_match_the_reference(graph_store):
+    schema = graph_store.schema
+    orders = graph_store.graph.csr(("orders", "customer_id", "customers"))
+    picked = np.arange(0, 3000, 97)
+    customers = orders.indices[picked]
+    # Link-style groups: an order and its customer per group, anchored at the order's time.
+    node = np.stack([picked, customers], axis=1).reshape(-1)
+    node_type = np.tile([schema.node_type_index("orders"), schema.node_type_index("customers")], picked.size)
+    group = np.repeat(np.arange(picked.size), 2)
+    time = np.repeat(orders.time[picked], 2)
+    fanouts = np.full((len(schema.edge_types), 2), 3)
+    request = SubgraphRequest(node=node, node_type=node_type, group=group, fanouts=fanouts, time=time, key=11)
+    assert assert_matches(graph_store, request) > 100
+    # One group for the whole batch, a seed listed twice (it is expanded once).
+    shared = _request(graph_store, "customers", [5, 9, 5, 40], fanouts, groups=[0, 0, 0, 0], key=3)
+    assert assert_matches(graph_store, shared) > 10
+
+
+def test_chunking_threads_and_table_growth_do_not_change_the_result(graph_store, customer_seeds, monkeypatch):
+    nodes, times = customer_seeds
+    fanouts = np.full((len(graph_store.schema.edge_types), 2), -1)
+    request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(), key=5)
+    reference_edges = assert_matches(graph_store, request)
+    before = numba.get_num_threads()
+    try:
+        for threads, chunk_slots in ((1, 1), (2, 1), (2, 1 << 20)):
+            numba.set_num_threads(threads)
+            # chunk_slots=1: one group per chunk; 1<<20: one chunk, whose hash table must grow many times.
+            monkeypatch.setattr(subgraph, "CHUNK_SLOTS", chunk_slots)
+            assert assert_matches(graph_store, request) == reference_edges
+    finally:
+        numba.set_num_threads(before)
+
+
+@st.composite
+def random_graphs(draw):
+    """Tables ``a`` (timed, nullable self link), ``b`` (untimed), ``f`` (timed; ``a_id`` always set, so its
+    rows hold exactly one edge; ``b_id`` nullable, at most one), and a random request on them."""
+    n_a, n_b, n_f = draw(st.integers(1, 12)), draw(st.integers(1, 6)), draw(st.integers(1, 50))
+    times = st.integers(0, 100)
+    a_time = np.array(draw(st.lists(times, min_size=n_a, max_size=n_a)), dtype=np.int64)
+    f_time = np.array(draw(st.lists(times, min_size=n_f, max_size=n_f)), dtype=np.int64)
+    f_a = np.array(draw(st.lists(st.integers(0, n_a - 1), min_size=n_f, max_size=n_f)), dtype=np.int64)
+    f_b = np.array(draw(st.lists(st.integers(-1, n_b - 1), min_size=n_f, max_size=n_f)), dtype=np.int64)
+    parent = np.array(draw(st.lists(st.integers(-1, n_a - 1), min_size=n_a, max_size=n_a)), dtype=np.int64)
+    nodes = [NodeTable("a", n_a, a_time), NodeTable("b", n_b), NodeTable("f", n_f, f_time)]
+    links = [Link("f", "a_id", "a", np.arange(n_f), f_a),
+             Link("f", "b_id", "b", np.flatnonzero(f_b >= 0), f_b[f_b >= 0]),
+             Link("a", "parent_id", "a", np.flatnonzero(parent >= 0), parent[parent >= 0])]
+    seeds = draw(st.lists(st.tuples(st.sampled_from(["a", "b", "f"]), st.integers(0, 1000)), min_size=1, max_size=10))
+    steps = draw(st.lists(st.integers(0, 1), min_size=len(seeds) - 1, max_size=len(seeds) - 1))
+    hops = draw(st.integers(1, 3))
+    fanouts = draw(st.lists(st.lists(st.integers(-1, 3), min_size=hops, max_size=hops), min_size=6, max_size=6))
+    timed = draw(st.booleans())
+    anchors = draw(st.lists(times, min_size=len(seeds), max_size=len(seeds))) if timed else None
+    return nodes, links, seeds, np.cumsum([0] + steps), fanouts, anchors, draw(st.sampled_from(["uniform", "last"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=random_graphs(), key=st.integers(0, 2**64 - 1))
+def test_random_graphs_match_the_reference(case, key):
+    nodes, links, seeds, groups, fanouts, anchors, strategy = case
+    with tempfile.TemporaryDirectory() as tmp:
+        from platform_core.artifacts import ArtifactStore
+        from platform_core.object_store import ObjectStore
+
+        store = ObjectStore(Path(tmp).as_uri())
+        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
+        graph = ArtifactGraphStore.open(store, "g")
+        schema = graph.schema
+        size = {t.name: t.num_nodes for t in nodes}
+        request = SubgraphRequest(
+            node=np.array([i % size[t] for t, i in seeds], dtype=np.int64),
+            node_type=np.array([schema.node_type_index(t) for t, _ in seeds], dtype=np.int64),
+            group=np.asarray(groups, dtype=np.int64), fanouts=np.asarray(fanouts, dtype=np.int64),
+            time=None if anchors is None else np.asarray(anchors, dtype=np.int64), strategy=strategy, key=key)
+        flags = dict(zip(schema.edge_types, graph.engine.flags.tolist()))
+        assert flags[("f", "a_id", "a")] & multihop.TOTAL1 and flags[("a", "parent_id", "a")] & multihop.MAX1
+        assert_matches(graph, request)
