@@ -195,3 +195,27 @@ def create_first_admin_key(settings: Settings) -> str | None:
             return token
     finally:
         database.dispose()
+
+
+def create_project_key(settings: Settings, project_name: str, *, name: str,
+                       description: str = "") -> tuple[str, str, str]:
+    """Make a member key of the project named ``project_name``, creating the project when none has that name.
+
+    For local tools that can read the database anyway (``pq quickstart``, benchmarks).
+
+    Returns:
+        ``(project id, key id, key)``; the key is shown once (only its hash is stored).
+    """
+    upgrade_database(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            project = session.scalar(select(Project).where(Project.name == project_name))
+            if project is None:
+                project = Project(name=project_name, description=description)
+                session.add(project)
+            key, token = create_api_key(session, name=name, role=Role.MEMBER, projects=[project])
+            session.commit()
+            return project.id, key.id, token
+    finally:
+        database.dispose()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: set up, start the stack, make demo data, report what is ready.
+# The main job on the embedded default: set up, start the stack, make the demo data, then train and apply
+# a churn and a product recommendation query through the REST API (`pq quickstart`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -8,7 +9,8 @@ export PQ_HOME=${PQ_HOME:-$PWD/.pq}
 SCALE=${PQ_DEMO_SCALE:-1}
 
 pq up
-pq demo-data --scale "$SCALE" --out "$PQ_HOME/demo"
-pq pql check --schema "$PQ_HOME/demo/schema.json" \
-  "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
+if [[ ! -f "$PQ_HOME/demo/schema.json" ]]; then
+  pq demo-data --scale "$SCALE" --format csv --out "$PQ_HOME/demo"
+fi
+pq quickstart --data "$PQ_HOME/demo" --run-mode "${PQ_RUN_MODE:-fast}"
 pq status

@@ -337,7 +337,7 @@ class TrainPQueryInput:
         run_mode: ``fast``, ``normal`` or ``best`` (how many trials, how long each).
         boundaries: split boundaries (:class:`data_engine.training_table.SplitBoundaries` fields), or None.
         anchor_step_seconds: the anchor step of a temporal query (None: the target window).
-        trial_kind: ``train`` (GNN trials) or ``baseline`` (LightGBM trials, while GNN training is not available).
+        trial_kind: ``train`` (GNN trials) or ``baseline`` (LightGBM trials only, e.g. for tests without a GNN).
         trials: explicit trial hyperparameters (None: the run mode's search space).
         seed: the seed of the split and the trials.
     """

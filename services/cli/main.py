@@ -17,6 +17,7 @@ from services.cli.graph_commands import graph_app
 from services.cli.keys_commands import keys_app
 from services.cli.materialize_commands import materialize_app
 from services.cli.pql_commands import pql_app
+from services.cli.quickstart_commands import quickstart
 from services.cli.stack_commands import down, status, up
 from services.cli.training_table_commands import training_table_app
 
@@ -31,6 +32,7 @@ app.command()(up)
 app.command()(down)
 app.command()(status)
 app.command("demo-data")(demo_data)
+app.command()(quickstart)
 app.add_typer(pql_app, name="pql")
 app.add_typer(keys_app, name="keys")
 app.add_typer(data_app, name="data")

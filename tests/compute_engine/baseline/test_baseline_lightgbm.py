@@ -13,6 +13,7 @@ import pytest
 
 from compute_engine.baseline import BaselineError, build_features, plan_features, run_baseline
 from compute_engine.baseline.inputs import entity_rows
+from compute_engine.inputs import InputError
 from data_engine.ingest import TableNotFoundError, open_table
 from platform_core.artifacts import ArtifactStore
 
@@ -170,7 +171,7 @@ def test_inputs_the_baseline_cannot_use_are_user_errors(shop) -> None:
                                      split=["train"] * len(labels))
     with pytest.raises(BaselineError, match="no holdout example"):
         run_baseline(shop.spec("binary_classification", no_holdout), store=shop.store)
-    with pytest.raises(BaselineError, match="not a training table"):
+    with pytest.raises(InputError, match="not a training table"):
         run_baseline(shop.spec("binary_classification", shop.customers_uri), store=shop.store)
     with pytest.raises(BaselineError, match="num_boost_round"):
         run_baseline(shop.spec("binary_classification", tt, model_plan={"baseline": {"num_boost_round": "x"}}),
