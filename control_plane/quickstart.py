@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from control_plane.client import APIError, PQClient
+from data_engine.demo_data.schema import TAG_SEPARATOR
 from platform_core.errors import UserFacingError
 
 __all__ = ["QUERIES", "QuickstartError", "QuickstartReport", "QueryOutcome", "run_quickstart"]
@@ -103,7 +104,9 @@ def _register(api: PQClient, folder: Path) -> tuple[str, str, dict[str, str]]:
         if name in existing:
             continue
         path, fmt = files[name]
-        columns = [{"name": column, "stype": stype} for column, stype in table["columns"].items()]
+        columns = [{"name": column, "stype": stype,
+                    **({"separator": TAG_SEPARATOR} if stype == "multicategorical" and fmt == "csv" else {})}
+                   for column, stype in table["columns"].items()]
         api.create_table(project.id, name, connector.id, path, columns=columns,
                          primary_key=table.get("primary_key") or "", time_column=table.get("time_column") or "",
                          format_options={"format": fmt})
