@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("./.pq"), description="Folder for embedded state: metadata DB, store, logs, pids.")
     database_url: str = Field("", description="SQLAlchemy URL of the metadata DB; default sqlite:///<home>/meta.db.")
+    automl_database_url: str = Field("", description="SQLAlchemy URL of the AutoML (Optuna) studies; default "
+                                                     "sqlite:///<home>/automl.db.")
     store_uri: str = Field("", description="Root of the object store: file://... or s3://bucket/prefix.")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:8333 (None: AWS).")
     s3_access_key_id: str | None = None
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
         self.home = home
         if not self.database_url:
             self.database_url = f"sqlite:///{home / 'meta.db'}"
+        if not self.automl_database_url:
+            # Optuna keeps its own schema (and its own Alembic version table): never in the metadata DB.
+            self.automl_database_url = f"sqlite:///{home / 'automl.db'}"
         if not self.store_uri:
             self.store_uri = (home / "store").as_uri()
         if not self.store_uri.startswith(("file://", "s3://")):

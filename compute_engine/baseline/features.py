@@ -24,15 +24,20 @@ import pyarrow.compute as pc
 
 from data_engine.semantics import id_named
 
-__all__ = ["FeatureColumn", "DroppedColumn", "plan_features", "build_features", "infer_stype"]
+__all__ = ["FeatureColumn", "DroppedColumn", "plan_features", "build_features", "infer_stype", "PRIOR_FEATURE"]
 
 _US_PER_DAY = 86_400 * 1_000_000
+
+
+#: The one feature of a baseline whose entity table has no usable column (constant: the model is the prior).
+PRIOR_FEATURE = "__prior"
 
 
 @dataclass(frozen=True)
 class FeatureColumn:
     """One feature: its name, the column it comes from, and how (``numerical``, ``categorical``,
-    ``age_days``, ``text_chars``, ``text_words``, ``item_count``)."""
+    ``age_days``, ``text_chars``, ``text_words``, ``item_count``, or ``constant``: the prior, for an entity
+    table without a usable column)."""
 
     name: str
     source: str
@@ -147,6 +152,9 @@ def build_features(features: list[FeatureColumn], columns: pa.Table, anchor_time
     out: dict[str, object] = {}
     anchor_us: np.ndarray | None = None
     for feature in features:
+        if feature.kind == "constant":
+            out[feature.name] = np.zeros(columns.num_rows)
+            continue
         array = columns.column(feature.source)
         if feature.kind == "numerical":
             out[feature.name] = _floats(array)

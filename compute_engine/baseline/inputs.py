@@ -43,7 +43,7 @@ def entity_rows(table: IngestedTable, keys: pa.ChunkedArray | pa.Array, columns:
     batches: list[pa.RecordBatch] = []
     schema: pa.Schema | None = None
     for name in table.data_files:
-        for batch in table.artifact.iter_batches(name, columns=[pk, *columns]):
+        for batch in table.artifact.iter_batches(name, columns=[pk, *(c for c in columns if c != pk)]):
             key_column = batch.column(pk)
             if key_column.type != wanted.type:
                 try:

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from compute_engine import metrics as metric_fns
-from compute_engine.baseline.features import build_features, plan_features
+from compute_engine.baseline.features import PRIOR_FEATURE, FeatureColumn, build_features, plan_features
 from compute_engine.baseline.inputs import BaselineError, TrainingTable, entity_rows, read_training_table
 from compute_engine.baseline.models import Fit, baseline_params, fit_lightgbm, most_popular
 from compute_engine.job_spec import JobSpec
@@ -145,8 +145,11 @@ def run_baseline(spec: JobSpec, *, store: ObjectStore) -> BaselineResult:
                                       dict(table.metadata.get("separators") or {}),
                                       examples.label_columns.get(examples.entity_table, ()))
     if not features:
-        raise BaselineError(f"the entity table {table.name} has no column the baseline can use "
-                            f"({'; '.join(f'{d.source}: {d.reason}' for d in dropped) or 'no columns'})")
+        # Nothing of the entity's own to learn from: the baseline is the training split's prior (a constant
+        # feature lets LightGBM fit nothing but it), which is what a model without the graph can do.
+        log.info("the entity table %s has no column the baseline can use (%s): the baseline is the prior",
+                 table.name, "; ".join(f"{d.source}: {d.reason}" for d in dropped) or "no columns")
+        features = [FeatureColumn(PRIOR_FEATURE, table.primary_key or examples.entity_column, "constant")]
     log.info("features from %s: %s", table.name, ", ".join(f.name for f in features))
     sources = list(dict.fromkeys(f.source for f in features))
     entity = entity_rows(table, examples.table.column(examples.entity_column), sources)
@@ -211,7 +214,8 @@ def _write_lightgbm(writer: ArtifactWriter, examples: TrainingTable, labels: lis
                           "gain": fit.importance[f.name][0], "split": fit.importance[f.name][1]} for f in features),
                         key=lambda e: (-e["gain"], e["feature"]))
     summary = _clean({
-        "model": "lightgbm", "task_type": task.value, "metrics": values,
+        "model": "prior" if [f.kind for f in features] == ["constant"] else "lightgbm", "task_type": task.value,
+        "metrics": values,
         "selection_metric": next(iter(values)), "rows": examples.rows(),
         "train_rows_total": examples.train_rows_total, "best_iterations": fit.best_iterations,
         "classes": fit.classes, "features": [f.__dict__ for f in features],
@@ -223,7 +227,7 @@ def _write_lightgbm(writer: ArtifactWriter, examples: TrainingTable, labels: lis
     writer.write_json(CURVES_FILE, _clean(curves))
     for i, text in enumerate(fit.model_text):
         writer.write_bytes(f"model/lightgbm-{i}.txt", text.encode())
-    writer.metadata.update({"model": "lightgbm", "task_type": task.value, "metrics": summary["metrics"],
+    writer.metadata.update({"model": summary["model"], "task_type": task.value, "metrics": summary["metrics"],
                             "rows": summary["rows"], "training_table": examples.uri})
     log.info("holdout metrics: %s", summary["metrics"])
     return summary

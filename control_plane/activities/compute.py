@@ -21,14 +21,24 @@ from temporalio.exceptions import ApplicationError
 
 from control_plane.activities.common import engine_errors, run_blocking
 from control_plane.workflows.messages import (
+    AskedTrial,
+    AskTrialsRequest,
     PredictJobOutcome,
     PredictJobRequest,
     Selection,
     SelectionRequest,
+    TellTrialsRequest,
     TrialOutcome,
     TrialRequest,
 )
-from control_plane.workflows.policies import HEARTBEAT_EVERY_S, RUN_PREDICT, RUN_TRIAL, SELECT_MODEL
+from control_plane.workflows.policies import (
+    ASK_TRIALS,
+    HEARTBEAT_EVERY_S,
+    RUN_PREDICT,
+    RUN_TRIAL,
+    SELECT_MODEL,
+    TELL_TRIALS,
+)
 from control_plane.workflows.trials import higher_is_better
 from platform_core.artifacts import ArtifactStore
 from platform_core.object_store import ObjectStore
@@ -181,6 +191,30 @@ class ComputeActivities:
                 curves[key] = summary[key]
         return summary, curves
 
+    @activity.defn(name=ASK_TRIALS)
+    def ask_trials(self, request: AskTrialsRequest) -> list[AskedTrial]:
+        """Draw the next round of the job's AutoML search (Optuna, in the AutoML database).
+
+        Raises:
+            ApplicationError: an unknown run mode (non-retryable).
+        """
+        from compute_engine.automl import AutoMLError, ask_trials
+
+        try:
+            drawn = ask_trials(self.settings.automl_database_url, request.study, request.run_mode, request.count,
+                               higher_is_better=higher_is_better(request.metric), seed=request.seed)
+        except AutoMLError as exc:
+            raise ApplicationError(str(exc), type="AutoMLError", non_retryable=True) from None
+        return [AskedTrial(number, params) for number, params in drawn]
+
+    @activity.defn(name=TELL_TRIALS)
+    def tell_trials(self, request: TellTrialsRequest) -> None:
+        """Report a round's validation metrics to the job's AutoML search."""
+        from compute_engine.automl import tell_trials
+
+        tell_trials(self.settings.automl_database_url, request.study, list(zip(request.numbers, request.values)),
+                    higher_is_better=higher_is_better(request.metric), seed=request.seed)
+
     @activity.defn(name=SELECT_MODEL)
     def select_model(self, request: SelectionRequest) -> Selection:
         """The best succeeded trial by the selection metric (validation when every trial reports it, else
@@ -231,7 +265,7 @@ class ComputeActivities:
 
     def activities(self) -> list[Callable]:
         """The activities to register on the ``compute`` queue."""
-        return [self.run_trial, self.select_model, self.run_predict]
+        return [self.run_trial, self.ask_trials, self.tell_trials, self.select_model, self.run_predict]
 
 
 def prediction_outputs(store: ObjectStore, uri: str) -> PredictJobOutcome:

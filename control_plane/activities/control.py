@@ -25,6 +25,7 @@ from control_plane.workflows.messages import (
     TrialRecord,
 )
 from control_plane.workflows.policies import AWAIT_WORKFLOW, COMPILE_QUERY, HEARTBEAT_EVERY_S, RECORD_JOB, RECORD_TRIAL
+from platform_core.errors import UserFacingError
 from platform_core.settings import Settings
 
 _FINAL = ("succeeded", "failed", "cancelled")
@@ -121,12 +122,36 @@ class ControlActivities:
                 job.baseline = record.selection.baseline
             if record.outputs is not None and isinstance(job, PredictionJob):
                 job.outputs = record.outputs
+            if record.tables:
+                self._record_tables(session, job.project_id, record.tables)
             if record.status in ("failed", "cancelled") and isinstance(job, TrainingJob):
                 for trial in session.query(TrainingTrial).filter(TrainingTrial.training_job_id == job.id,
                                                                  TrainingTrial.status.in_(("queued", "running"))):
                     trial.status = record.status
                     trial.finished_at = now
             session.commit()
+
+    def _record_tables(self, session, project_id: str, tables: dict[str, str]) -> None:
+        """Fill the registered tables' rows from their ingested artifacts: status, rows, what ingestion
+        inferred (key, time column, semantic types, dtypes) and the profile's statistics."""
+        from control_plane.db.models import DataTable, TableStatus
+        from data_engine.ingest import open_table
+        from platform_core.artifacts import ArtifactError
+        from platform_core.object_store import ObjectStore
+
+        store = ObjectStore.from_settings(self.settings)
+        rows = session.query(DataTable).filter(DataTable.project_id == project_id, DataTable.name.in_(list(tables)))
+        for row in rows:
+            try:
+                table = open_table(store, tables[row.name])
+            except (ArtifactError, UserFacingError) as exc:
+                activity.logger.warning("table %s: its artifact %s cannot be read: %s", row.name, tables[row.name], exc)
+                continue
+            row.status, row.ingested_uri, row.row_count = TableStatus.READY.value, table.artifact.uri, table.rows
+            row.inferred = {"primary_key": table.primary_key, "time_column": table.metadata.get("time_column"),
+                            "stypes": table.stypes, "dtypes": table.dtypes,
+                            "rejected_rows": table.metadata.get("rejected_rows")}
+            row.statistics = table.stats()
 
     @activity.defn(name=RECORD_TRIAL)
     def record_trial(self, record: TrialRecord) -> None:

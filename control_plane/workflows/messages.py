@@ -225,6 +225,44 @@ class TrialOutcome:
 
 
 @dataclass
+class AskTrialsRequest:
+    """Draw the next round of an AutoML search (:func:`compute_engine.automl.ask_trials`).
+
+    Attributes:
+        study: the job's Optuna study.
+        run_mode: the search's run mode.
+        count: trials to draw.
+        metric: the selection metric (its direction steers the search).
+        seed: the search's seed.
+    """
+
+    study: str
+    run_mode: str
+    count: int
+    metric: str
+    seed: int = 0
+
+
+@dataclass
+class AskedTrial:
+    """One drawn trial: its number in the study and its model plan."""
+
+    number: int
+    params: dict[str, Any]
+
+
+@dataclass
+class TellTrialsRequest:
+    """Report a round's validation metrics to the study: ``values[i]`` of trial ``numbers[i]`` (None: failed)."""
+
+    study: str
+    metric: str
+    numbers: list[int]
+    values: list[float | None]
+    seed: int = 0
+
+
+@dataclass
 class SelectionRequest:
     """Pick the best trial by the plan's selection metric."""
 
@@ -299,6 +337,8 @@ class JobRecord:
         started: stamp ``started_at``; finished: stamp ``finished_at``.
         selection: the chosen model and metrics (training).
         outputs: what a prediction job wrote.
+        tables: table name -> the ingested table artifact the job uses (its registered table's row is
+            updated: status, rows, inferred types and statistics).
     """
 
     kind: str
@@ -311,6 +351,7 @@ class JobRecord:
     finished: bool = False
     selection: Selection | None = None
     outputs: dict[str, Any] | None = None
+    tables: dict[str, str] | None = None
 
 
 @dataclass

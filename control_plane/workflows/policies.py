@@ -29,6 +29,8 @@ BUILD_PREDICTION_TABLE = "pq.data.build_prediction_table"
 START_STORES = "pq.graph.start_stores"
 RELEASE_STORES = "pq.graph.release_stores"
 RUN_TRIAL = "pq.compute.run_trial"
+ASK_TRIALS = "pq.compute.ask_trials"
+TELL_TRIALS = "pq.compute.tell_trials"
 SELECT_MODEL = "pq.compute.select_model"
 RUN_PREDICT = "pq.compute.run_predict"
 

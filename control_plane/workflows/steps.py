@@ -83,8 +83,9 @@ async def ingest_tables(progress: Progress, tables: list[TableSource]) -> dict[s
         await progress.finish(step, reused=reused, detail=detail)
         return outcome
 
-    outcomes = await gather_or_cancel([one(source) for source in tables])
-    return {o.table: o for o in outcomes}
+    outcomes = {o.table: o for o in await gather_or_cancel([one(source) for source in tables])}
+    await progress.record(tables={name: o.uri for name, o in outcomes.items()})
+    return outcomes
 
 
 async def gather_or_cancel(calls: list) -> list:

@@ -7,7 +7,7 @@ Steps (each an activity on its engine's task queue; see :mod:`control_plane.work
     materialize_links  data      node indexes, CSR graph and features; shared likewise
     training_table     data      labels over anchor times, split train / val / holdout
     stores             graph     graph and feature store servers (GNN trials only)
-    train              compute   one trainer job per AutoML trial, all at once
+    train              compute   AutoML: rounds of trainer jobs (a round's trials at once) drawn by Optuna
     baseline           compute   LightGBM on the entity's own columns, beside the trials
     select             compute   the best trial by the selection metric; its holdout metrics
 
@@ -29,6 +29,8 @@ from control_plane.workflows.errors import failure_message, failure_type, is_can
 from control_plane.workflows.messages import (
     CANCELLED,
     FAILED,
+    AskedTrial,
+    AskTrialsRequest,
     CompileOutcome,
     CompileRequest,
     IngestOutcome,
@@ -37,6 +39,7 @@ from control_plane.workflows.messages import (
     SelectionRequest,
     StepState,
     StoresOutcome,
+    TellTrialsRequest,
     TrainingTableOutcome,
     TrainingTableRequest,
     TrainPQueryInput,
@@ -46,6 +49,7 @@ from control_plane.workflows.messages import (
     TrialRequest,
 )
 from control_plane.workflows.policies import (
+    ASK_TRIALS,
     BUILD_TRAINING_TABLE,
     COMPILE_QUERY,
     DATA_STEP_TIMEOUT,
@@ -56,6 +60,7 @@ from control_plane.workflows.policies import (
     RECORD_TRIAL,
     RUN_TRIAL,
     SELECT_MODEL,
+    TELL_TRIALS,
     TRIAL_RETRY,
     TRIAL_TIMEOUT,
     content_key,
@@ -74,6 +79,9 @@ from control_plane.workflows.steps import (
 )
 from control_plane.workflows.task_queues import COMPUTE, CONTROL, DATA
 from control_plane.workflows.trials import baseline_params, trial_params
+
+with workflow.unsafe.imports_passed_through():
+    from compute_engine.automl import search_plan, study_name
 
 TRAIN_WORKFLOW_PREFIX = "pq-train-"
 COMPILE_STEP, TRAINING_TABLE_STEP, TRAIN_STEP, BASELINE_STEP, SELECT_STEP = (
@@ -152,8 +160,12 @@ class TrainPQueryWorkflow:
             retry_policy=QUICK_RETRY)
         await progress.finish(COMPILE_STEP, detail=f"{compiled.task_type}, entity {compiled.entity}")
         check_tables(request.schema, request.tables)
-        trials = request.trials if request.trials is not None else trial_params(request.run_mode,
-                                                                                 request.trial_kind, request.seed)
+        # GNN trials come from the AutoML search unless the request lists them; LightGBM-only runs (tests)
+        # take their mode's fixed list.
+        searched = request.trials is None and request.trial_kind == "train"
+        rounds = (list(search_plan(request.run_mode).rounds) if searched else
+                  [request.trials if request.trials is not None else trial_params(request.run_mode,
+                                                                                  request.trial_kind, request.seed)])
         ingested = await ingest_tables(progress, request.tables)
         graph, training_table = await gather_or_cancel([
             materialize(progress, request.schema, ingested),
@@ -167,21 +179,47 @@ class TrainPQueryWorkflow:
         table_uris = {name: o.uri for name, o in ingested.items()}
         base = dict(job_id=job_key, task_type=compiled.task_type, training_table_uri=training_table.uri,
                     table_uris=table_uris, seed=request.seed)
-        runs = [TrialRequest(number=i, kind=request.trial_kind, params=params, graph=graph, stores=stores,
-                             output_uri=f"jobs/{job_key}/trials/{i}/output", spec_uri=f"jobs/{job_key}/trials/{i}/spec",
-                             **base) for i, params in enumerate(trials)]
         baseline_run = TrialRequest(number=BASELINE_TRIAL, kind="baseline", params=baseline_params(request.run_mode),
                                     output_uri=f"jobs/{job_key}/baseline/output",
                                     spec_uri=f"jobs/{job_key}/baseline/spec", **base)
-        await progress.start(TRAIN_STEP, detail=f"{len(runs)} trial(s)")
+        total = sum(rounds) if searched else len(rounds[0])
+        await progress.start(TRAIN_STEP, detail=f"{total} trial(s)")
         await progress.start(BASELINE_STEP)
-        outcomes = await asyncio.gather(*(self._trial(request.job_id, run, progress) for run in [*runs, baseline_run]))
-        trial_outcomes, baseline = outcomes[:-1], outcomes[-1]
+
+        async def search() -> list[TrialOutcome]:
+            done: list[TrialOutcome] = []
+            for size in rounds:
+                if searched:
+                    asked = await workflow.execute_activity(
+                        ASK_TRIALS, AskTrialsRequest(study=study_name(job_key), run_mode=request.run_mode,
+                                                     count=size, metric=compiled.metrics[0], seed=request.seed),
+                        task_queue=COMPUTE, result_type=list[AskedTrial], start_to_close_timeout=QUICK_TIMEOUT,
+                        retry_policy=QUICK_RETRY)
+                else:
+                    asked = [AskedTrial(number=i, params=params) for i, params in enumerate(size)]
+                runs = [TrialRequest(number=t.number, kind=request.trial_kind, params=t.params, graph=graph,
+                                     stores=stores, output_uri=f"jobs/{job_key}/trials/{t.number}/output",
+                                     spec_uri=f"jobs/{job_key}/trials/{t.number}/spec", **base) for t in asked]
+                outcomes = list(await asyncio.gather(*(self._trial(request.job_id, run, progress) for run in runs)))
+                done.extend(outcomes)
+                if searched:
+                    metric = compiled.metrics[0]
+                    await workflow.execute_activity(
+                        TELL_TRIALS, TellTrialsRequest(
+                            study=study_name(job_key), metric=metric, numbers=[o.number for o in outcomes],
+                            values=[(o.validation.get(metric) if o.status == "succeeded" else None)
+                                    for o in outcomes], seed=request.seed),
+                        task_queue=COMPUTE, start_to_close_timeout=QUICK_TIMEOUT, retry_policy=QUICK_RETRY)
+                    await progress.start(TRAIN_STEP, detail=f"{len(done)} of {total} trial(s) done")
+            return done
+
+        trial_outcomes, baseline = await gather_or_cancel([search(), self._trial(request.job_id, baseline_run,
+                                                                                 progress)])
         succeeded = [t for t in trial_outcomes if t.status == "succeeded"]
         if not succeeded:
             raise ApplicationError(f"every trial failed; trial 0: {trial_outcomes[0].error}", type="TrialsFailed",
                                    non_retryable=True)
-        await progress.finish(TRAIN_STEP, detail=f"{len(succeeded)} of {len(runs)} trial(s) succeeded")
+        await progress.finish(TRAIN_STEP, detail=f"{len(succeeded)} of {len(trial_outcomes)} trial(s) succeeded")
         if baseline.status == "succeeded":
             await progress.finish(BASELINE_STEP, detail=baseline.model)
         else:

@@ -1,9 +1,9 @@
-"""The trials a run mode asks for: a small fixed search space per mode, the same for every run.
+"""LightGBM trials of a run mode (runs without GNN trials) and the direction of each metric.
 
-``fast`` runs one trial with short training, ``normal`` three and ``best`` six, with longer training and
-wider models. Each trial's parameters become its job spec's ``model_plan``: GNN hyperparameters
-(:class:`compute_engine.model.ModelPlan` fields) for ``train`` trials, LightGBM parameters under
-``"baseline"`` for ``baseline`` trials. Pure functions: workflows call them.
+GNN trials come from the AutoML search (:mod:`compute_engine.automl`, Optuna). A run with ``baseline``
+trials only (tests, or data without a graph worth the name) takes its mode's fixed list: ``fast`` one,
+``normal`` three, ``best`` six; each becomes a job spec's ``model_plan`` under ``"baseline"``. Pure
+functions: workflows call them.
 """
 
 from __future__ import annotations
@@ -11,25 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 RUN_MODES = ("fast", "normal", "best")
-TRIAL_KINDS = ("train", "baseline")
-
-_GNN: dict[str, list[dict[str, Any]]] = {
-    # fast trains on a sample of at most 20,000 training examples: minutes on a laptop at demo scale.
-    "fast": [{"channels": 64, "num_layers": 2, "lr": 3e-3, "epochs": 5, "patience": 2, "max_train_rows": 20_000}],
-    "normal": [
-        {"channels": 64, "num_layers": 2, "lr": 3e-3, "epochs": 20, "patience": 4},
-        {"channels": 128, "num_layers": 2, "lr": 1e-3, "epochs": 20, "patience": 4, "aggr": "mean"},
-        {"channels": 64, "num_layers": 3, "lr": 3e-3, "epochs": 20, "patience": 4, "strategy": "last"},
-    ],
-    "best": [
-        {"channels": 64, "num_layers": 2, "lr": 3e-3, "epochs": 40, "patience": 6},
-        {"channels": 128, "num_layers": 2, "lr": 1e-3, "epochs": 40, "patience": 6, "aggr": "mean"},
-        {"channels": 64, "num_layers": 3, "lr": 3e-3, "epochs": 40, "patience": 6, "strategy": "last"},
-        {"channels": 128, "num_layers": 2, "lr": 1e-3, "epochs": 40, "patience": 6, "attention": True},
-        {"channels": 256, "num_layers": 2, "lr": 5e-4, "epochs": 40, "patience": 6, "dropout": 0.2},
-        {"channels": 128, "num_layers": 3, "lr": 1e-3, "epochs": 40, "patience": 6, "aggr": "max"},
-    ],
-}
+TRIAL_KINDS = ("baseline",)
 
 _LIGHTGBM: dict[str, list[dict[str, Any]]] = {
     "fast": [{"learning_rate": 0.1, "num_leaves": 15, "num_boost_round": 200, "early_stopping_rounds": 20}],
@@ -66,12 +48,12 @@ class TrialPlanError(ValueError):
 
 
 def trial_params(run_mode: str, kind: str, seed: int = 0) -> list[dict[str, Any]]:
-    """The trials of a run mode.
+    """The LightGBM trials of a run mode.
 
     Args:
         run_mode: ``fast``, ``normal`` or ``best``.
-        kind: ``train`` (GNN) or ``baseline`` (LightGBM).
-        seed: the first trial's seed; trial i gets ``seed + i``.
+        kind: ``baseline`` (GNN trials come from the AutoML search).
+        seed: unused by LightGBM trials (their seed is the job's).
 
     Returns:
         One ``model_plan`` per trial.
@@ -83,8 +65,6 @@ def trial_params(run_mode: str, kind: str, seed: int = 0) -> list[dict[str, Any]
         raise TrialPlanError(f"unknown run mode {run_mode!r} (expected one of {', '.join(RUN_MODES)})")
     if kind not in TRIAL_KINDS:
         raise TrialPlanError(f"unknown trial kind {kind!r} (expected one of {', '.join(TRIAL_KINDS)})")
-    if kind == "train":
-        return [{**params, "seed": seed + i} for i, params in enumerate(_GNN[run_mode])]
     return [{"baseline": dict(params)} for params in _LIGHTGBM[run_mode]]
 
 

@@ -104,6 +104,12 @@ class Shop:
             })
         return writer.uri
 
+    def customers_with(self, columns: list[str], stypes: dict[str, str]) -> str:
+        """Another customers table artifact with only ``columns``; returns its URI."""
+        return write_entity_table(self.store, self.store.uri("tables", "customers-" + "-".join(columns)),
+                                  self.customers.select(columns), name="customers", primary_key="customer_id",
+                                  stypes=stypes)
+
     def spec(self, task_type: str, training_table_uri: str, *, job_id: str = "job-1", output: str = "out",
              **fields: Any) -> JobSpec:
         """A baseline job spec over the customers table."""

@@ -14,6 +14,7 @@ import pytest
 from compute_engine.baseline import BaselineError, build_features, plan_features, run_baseline
 from compute_engine.baseline.inputs import entity_rows
 from compute_engine.inputs import InputError
+from compute_engine.job_spec import JobSpec
 from data_engine.ingest import TableNotFoundError, open_table
 from platform_core.artifacts import ArtifactStore
 
@@ -59,6 +60,23 @@ def test_label_independent_of_the_entity_is_near_chance(shop) -> None:
     tt = shop.training_table("coin", labels, pa.bool_(), "binary_classification")
     result = run_baseline(shop.spec("binary_classification", tt, model_plan=FAST), store=shop.store)
     assert 0.4 < result.metrics["auroc"] < 0.6
+
+
+def test_an_entity_table_with_only_its_key_gives_the_prior(shop) -> None:
+    keys_only = shop.customers_with(["customer_id"], {"customer_id": "ID"})
+    spend = shop.column("spend")
+    tt = shop.training_table("spend-prior", spend.tolist(), pa.float64(), "regression")
+    spec = JobSpec(**{**shop.spec("regression", tt, model_plan=FAST, job_id="prior").__dict__,
+                      "table_uris": {"customers": keys_only}})
+    result = run_baseline(spec, store=shop.store)
+    assert result.model == "prior"
+    predictions = ArtifactStore(shop.store).open(result.uri).read_table("predictions.parquet")
+    predicted = predictions.column("prediction").to_numpy()
+    split = ArtifactStore(shop.store).open(tt).read_table("data/part-00000.parquet").column("split").to_numpy(
+        zero_copy_only=False)
+    train = split == "train"
+    assert np.allclose(predicted, predicted[0]) and abs(predicted[0] - spend[train].mean()) < 1e-6 * spend.mean()
+    assert abs(result.metrics["r2"]) < 0.05
 
 
 def test_regression_and_idempotence(shop) -> None:
