@@ -23,7 +23,8 @@ from control_plane.client import APIError, PQClient
 from data_engine.demo_data.schema import TAG_SEPARATOR
 from platform_core.errors import UserFacingError
 
-__all__ = ["QUERIES", "QuickstartError", "QuickstartReport", "QueryOutcome", "run_quickstart"]
+__all__ = ["QUERIES", "QuickstartError", "QuickstartReport", "QueryOutcome", "run_quickstart", "register_folder",
+           "table_files", "wait_for_job"]
 
 #: The demo's predictive queries: name -> PQL.
 QUERIES = {
@@ -79,14 +80,67 @@ def _find(items, name: str):
     return next((item for item in PQClient.iterate(items) if item.name == name), None)
 
 
-def _table_files(folder: Path, tables: list[str]) -> dict[str, tuple[str, str]]:
-    found = {}
-    for name in tables:
-        matches = [(f"{name}{ext}", fmt) for ext, fmt in _FORMATS.items() if (folder / f"{name}{ext}").exists()]
-        if not matches:
-            raise QuickstartError(f"no {name}.csv or {name}.parquet in {folder} (run `pq demo-data` first)")
-        found[name] = matches[0]
+def table_files(folder: Path) -> dict[str, tuple[str, str]]:
+    """The tables of a folder: ``<name>.csv`` or ``<name>.parquet`` (a file) -> (path, format)."""
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted(folder.iterdir()):
+        fmt = _FORMATS.get(path.suffix.lower())
+        if fmt is not None and path.is_file():
+            found.setdefault(path.stem, (path.name, fmt))
     return found
+
+
+def register_folder(api: PQClient, project_id: str, folder: Path, *, schema: dict[str, Any] | None = None,
+                    connector: str = "files", graph: str = "graph") -> str:
+    """Register a folder of CSV / Parquet files: a connector, one table per file, and a graph over them.
+
+    Args:
+        api: the client.
+        project_id: the project.
+        folder: the folder (readable by the platform).
+        schema: a graph schema (``schema.json``: keys, time columns, semantic types, links) for the tables;
+            without one, keys and time columns are detected and the links are the API's suggestions.
+        connector, graph: their names; what already has those names (and tables already registered) is kept.
+
+    Returns:
+        The graph's id.
+
+    Raises:
+        QuickstartError: a schema table without a file in the folder, or a folder without tables.
+    """
+    files = table_files(folder)
+    names = list(schema["tables"]) if schema else list(files)
+    missing = [name for name in names if name not in files]
+    if missing or not names:
+        raise QuickstartError(f"no {', '.join(f'{n}.csv or {n}.parquet' for n in missing) or 'CSV or Parquet file'} "
+                              f"in {folder}")
+    found = (_find(lambda **kw: api.list_connectors(project_id, **kw), connector)
+             or api.create_connector(project_id, connector, str(folder.resolve())))
+    existing = {t.name for t in PQClient.iterate(lambda **kw: api.list_tables(project_id, **kw))}
+    for name in names:
+        if name in existing:
+            continue
+        path, fmt = files[name]
+        declared = (schema or {}).get("tables", {}).get(name)
+        if declared is None:
+            api.create_table(project_id, name, found.id, path, format_options={"format": fmt})
+            continue
+        columns = [{"name": column, "stype": stype,
+                    **({"separator": TAG_SEPARATOR} if stype == "multicategorical" and fmt == "csv" else {})}
+                   for column, stype in declared["columns"].items()]
+        api.create_table(project_id, name, found.id, path, columns=columns,
+                         primary_key=declared.get("primary_key") or "", time_column=declared.get("time_column") or "",
+                         format_options={"format": fmt})
+    made = _find(lambda **kw: api.list_graphs(project_id, **kw), graph)
+    if made is not None:
+        return made.id
+    if schema:
+        links = [{"source_table": link["table"], "source_column": link["column"], "target_table": link["to"]}
+                 for link in schema["links"]]
+    else:
+        links = [{"source_table": s.source_table, "source_column": s.source_column, "target_table": s.target_table}
+                 for s in api.suggest_links(project_id, names)]
+    return api.create_graph(project_id, graph, names, links).id
 
 
 def _register(api: PQClient, folder: Path) -> tuple[str, str, dict[str, str]]:
@@ -95,33 +149,16 @@ def _register(api: PQClient, folder: Path) -> tuple[str, str, dict[str, str]]:
     if not schema_file.exists():
         raise QuickstartError(f"no schema.json in {folder} (run `pq demo-data --out {folder}` first)")
     schema = json.loads(schema_file.read_text())
-    files = _table_files(folder, list(schema["tables"]))
     project = _find(api.list_projects, PROJECT) or api.create_project(PROJECT, "The e-commerce demo")
-    connector = (_find(lambda **kw: api.list_connectors(project.id, **kw), "demo-files")
-                 or api.create_connector(project.id, "demo-files", str(folder.resolve())))
-    existing = {t.name for t in PQClient.iterate(lambda **kw: api.list_tables(project.id, **kw))}
-    for name, table in schema["tables"].items():
-        if name in existing:
-            continue
-        path, fmt = files[name]
-        columns = [{"name": column, "stype": stype,
-                    **({"separator": TAG_SEPARATOR} if stype == "multicategorical" and fmt == "csv" else {})}
-                   for column, stype in table["columns"].items()]
-        api.create_table(project.id, name, connector.id, path, columns=columns,
-                         primary_key=table.get("primary_key") or "", time_column=table.get("time_column") or "",
-                         format_options={"format": fmt})
-    graph = _find(lambda **kw: api.list_graphs(project.id, **kw), "retail") or api.create_graph(
-        project.id, "retail", list(schema["tables"]),
-        [{"source_table": link["table"], "source_column": link["column"], "target_table": link["to"]}
-         for link in schema["links"]])
+    graph_id = register_folder(api, project.id, folder, schema=schema, connector="demo-files", graph="retail")
     pqueries = {}
     for name, text in QUERIES.items():
         found = _find(lambda **kw: api.list_pqueries(project.id, **kw), name)
-        pqueries[name] = (found or api.create_pquery(project.id, name, graph.id, text)).id
-    return project.id, graph.id, pqueries
+        pqueries[name] = (found or api.create_pquery(project.id, name, graph_id, text)).id
+    return project.id, graph_id, pqueries
 
 
-def _wait(get: Callable[[], Any], on_event: Callable[[str], None], what: str, timeout: float) -> Any:
+def wait_for_job(get: Callable[[], Any], on_event: Callable[[str], None], what: str, timeout: float) -> Any:
     """Poll a job until it finishes, reporting each step that changes state."""
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
@@ -165,7 +202,7 @@ def run_quickstart(api: PQClient, folder: Path, *, run_mode: str = "fast", timeo
     jobs = {name: api.start_training_job(project_id, pquery_id, run_mode=run_mode)
             for name, pquery_id in pqueries.items()}
     for name, job in jobs.items():
-        done = _wait(lambda: api.get_training_job(project_id, job.id), on_event, f"train {name}", timeout_s)
+        done = wait_for_job(lambda: api.get_training_job(project_id, job.id), on_event, f"train {name}", timeout_s)
         if done.status.value != "succeeded":
             raise QuickstartError(f"training {name} {done.status.value}: {done.error}")
         metrics = api.training_metrics(project_id, job.id)
@@ -175,7 +212,7 @@ def run_quickstart(api: PQClient, folder: Path, *, run_mode: str = "fast", timeo
     trained = time.monotonic()
     predictions = {name: api.start_prediction_job(project_id, outcomes[name].training_job_id) for name in pqueries}
     for name, job in predictions.items():
-        done = _wait(lambda: api.get_prediction_job(project_id, job.id), on_event, f"predict {name}", timeout_s)
+        done = wait_for_job(lambda: api.get_prediction_job(project_id, job.id), on_event, f"predict {name}", timeout_s)
         if done.status.value != "succeeded":
             raise QuickstartError(f"predicting {name} {done.status.value}: {done.error}")
         outcome = outcomes[name]

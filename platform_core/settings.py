@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = Field(86_400, ge=0, description="How long finished Kubernetes Jobs are kept.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    api_key: str | None = Field(None, repr=False, description="API key of the pq commands that call the REST API.")
     startup_timeout_s: float = Field(60.0, gt=0)
 
     @field_validator("temporal_address")

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from compute_engine.inputs import SPLITS, InputError, TrainingTable, read_training_table
 from data_engine.ingest import IngestedTable
+from platform_core.arrow_filters import KeyTypeMismatch, rows_matching
 
 __all__ = ["BaselineError", "TrainingTable", "read_training_table", "entity_rows", "SPLITS"]
 
@@ -40,25 +41,15 @@ def entity_rows(table: IngestedTable, keys: pa.ChunkedArray | pa.Array, columns:
     if pk is None:
         raise BaselineError(f"the entity table {table.name} has no primary key")
     wanted = pc.unique(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
-    batches: list[pa.RecordBatch] = []
-    schema: pa.Schema | None = None
-    for name in table.data_files:
-        for batch in table.artifact.iter_batches(name, columns=[pk, *(c for c in columns if c != pk)]):
-            key_column = batch.column(pk)
-            if key_column.type != wanted.type:
-                try:
-                    key_column = pc.cast(key_column, wanted.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    raise BaselineError(f"the entity table {table.name}'s key {pk} has type {key_column.type}, "
-                                        f"the training table's {wanted.type}") from None
-                batch = batch.set_column(batch.schema.get_field_index(pk), pk, key_column)
-            schema = schema or batch.schema
-            matched = batch.filter(pc.is_in(key_column, value_set=wanted))
-            if matched.num_rows:
-                batches.append(matched)
-    if schema is None:
+    read = [pk, *(c for c in columns if c != pk)]
+    batches = (batch for name in table.data_files for batch in table.artifact.iter_batches(name, columns=read))
+    try:
+        rows = rows_matching(batches, pk, wanted)
+    except KeyTypeMismatch as exc:
+        raise BaselineError(f"the entity table {table.name}'s key {pk} has type {exc.column_type}, "
+                            f"the training table's {exc.values_type}") from None
+    if rows is None:
         raise BaselineError(f"the entity table {table.name} has no data parts")
-    rows = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
     # pc.index_in finds each key's first row in the table.
     position = pc.index_in(keys, value_set=rows.column(pk).combine_chunks() if rows.num_rows else
                            pa.array([], type=wanted.type))

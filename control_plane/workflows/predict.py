@@ -13,16 +13,10 @@ The ``progress`` query and the job's row show each step; cancelling stops the ru
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
-from control_plane.workflows.errors import failure_message, failure_type, is_cancellation
 from control_plane.workflows.messages import (
-    CANCELLED,
-    FAILED,
     MaterializeOutcome,
     PredictInput,
     PredictionTableOutcome,
@@ -50,7 +44,7 @@ from control_plane.workflows.steps import (
     ingest_step,
     ingest_tables,
     materialize,
-    release_stores,
+    run_job,
     start_stores,
 )
 from control_plane.workflows.task_queues import COMPUTE, DATA
@@ -92,23 +86,7 @@ class PredictWorkflow:
                  STORES_STEP, PREDICT_STEP]
         progress = self._progress = Progress("prediction", request.job_id, steps)
         await progress.record(status="running", started=True, workflow_id=workflow.info().workflow_id)
-        held: list[MaterializeOutcome] = []
-        try:
-            result = await self._predict(request, progress, job_key, held)
-        except BaseException as exc:
-            cancelled = isinstance(exc, asyncio.CancelledError) or is_cancellation(exc)
-            message = "cancelled" if cancelled else failure_message(exc)
-            progress.close_open(CANCELLED if cancelled else FAILED, message)
-            for graph in held:
-                await release_stores(graph, job_key)
-            await progress.record(status="cancelled" if cancelled else "failed", error=message, finished=True)
-            if cancelled:
-                raise asyncio.CancelledError(message) from None
-            if not isinstance(exc, Exception):
-                raise
-            raise ApplicationError(message, type=failure_type(exc), non_retryable=True) from exc
-        for graph in held:
-            await release_stores(graph, job_key)
+        result = await run_job(progress, job_key, lambda held: self._predict(request, progress, job_key, held))
         outputs = {"output_uri": result.outputs.output_uri, "predictions": result.outputs.predictions_uri,
                    "rows": result.outputs.rows, "files": result.outputs.files,
                    "prediction_table": result.prediction_table.uri,

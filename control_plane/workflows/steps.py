@@ -6,13 +6,18 @@ its state to the job's :class:`~control_plane.workflows.progress.Progress`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 from control_plane.workflows.artifacts import build_shared
+from control_plane.workflows.errors import failure_message, failure_type, is_cancellation
 from control_plane.workflows.messages import (
+    CANCELLED,
+    FAILED,
     ArtifactRequest,
     IngestOutcome,
     IngestRequest,
@@ -137,3 +142,42 @@ async def release_stores(graph: MaterializeOutcome, holder: str) -> None:
     await workflow.execute_activity(
         RELEASE_STORES, StoresRequest(graph=graph, holder=holder), task_queue=GRAPH,
         start_to_close_timeout=QUICK_TIMEOUT, retry_policy=QUICK_RETRY)
+
+
+T = TypeVar("T")
+
+
+async def run_job(progress: Progress, job_key: str, body: Callable[[list[MaterializeOutcome]], Awaitable[T]]) -> T:
+    """Run a job workflow's steps, release the stores it holds whatever happens, and record how it ended.
+
+    Args:
+        progress: the job's progress (its row gets ``failed`` or ``cancelled`` with the message; success is
+            the caller's to record, with its results).
+        job_key: the job's key (the holder of the stores).
+        body: the steps; it appends every graph whose stores it starts to the list it is given.
+
+    Returns:
+        What ``body`` returned.
+
+    Raises:
+        asyncio.CancelledError: the job was cancelled.
+        ApplicationError: the job failed (non-retryable; the message says why).
+    """
+    held: list[MaterializeOutcome] = []
+    try:
+        result = await body(held)
+    except BaseException as exc:
+        cancelled = isinstance(exc, asyncio.CancelledError) or is_cancellation(exc)
+        message = "cancelled" if cancelled else failure_message(exc)
+        progress.close_open(CANCELLED if cancelled else FAILED, message)
+        for graph in held:
+            await release_stores(graph, job_key)
+        await progress.record(status="cancelled" if cancelled else "failed", error=message, finished=True)
+        if cancelled:
+            raise asyncio.CancelledError(message) from None
+        if not isinstance(exc, Exception):
+            raise
+        raise ApplicationError(message, type=failure_type(exc), non_retryable=True) from exc
+    for graph in held:
+        await release_stores(graph, job_key)
+    return result

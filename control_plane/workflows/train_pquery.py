@@ -25,10 +25,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
-from control_plane.workflows.errors import failure_message, failure_type, is_cancellation
+from control_plane.workflows.errors import failure_message, is_cancellation
 from control_plane.workflows.messages import (
-    CANCELLED,
-    FAILED,
     AskedTrial,
     AskTrialsRequest,
     CompileOutcome,
@@ -74,7 +72,7 @@ from control_plane.workflows.steps import (
     ingest_step,
     ingest_tables,
     materialize,
-    release_stores,
+    run_job,
     start_stores,
 )
 from control_plane.workflows.task_queues import COMPUTE, CONTROL, DATA
@@ -129,23 +127,7 @@ class TrainPQueryWorkflow:
                  TRAINING_TABLE_STEP, STORES_STEP, TRAIN_STEP, BASELINE_STEP, SELECT_STEP]
         progress = self._progress = Progress("training", request.job_id, steps)
         await progress.record(status="running", started=True, workflow_id=workflow.info().workflow_id)
-        held: list[MaterializeOutcome] = []
-        try:
-            result = await self._train(request, progress, job_key, held)
-        except BaseException as exc:
-            cancelled = isinstance(exc, asyncio.CancelledError) or is_cancellation(exc)
-            message = "cancelled" if cancelled else failure_message(exc)
-            progress.close_open(CANCELLED if cancelled else FAILED, message)
-            for graph in held:
-                await release_stores(graph, job_key)
-            await progress.record(status="cancelled" if cancelled else "failed", error=message, finished=True)
-            if cancelled:
-                raise asyncio.CancelledError(message) from None
-            if not isinstance(exc, Exception):
-                raise
-            raise ApplicationError(message, type=failure_type(exc), non_retryable=True) from exc
-        for graph in held:
-            await release_stores(graph, job_key)
+        result = await run_job(progress, job_key, lambda held: self._train(request, progress, job_key, held))
         await progress.record(status="succeeded", finished=True, selection=result.selection)
         result.progress = progress.states()
         return result
@@ -256,7 +238,8 @@ class TrainPQueryWorkflow:
 
     async def _trial(self, job_id: str, run: TrialRequest, progress: Progress) -> TrialOutcome:
         """Run one trainer job; a failure becomes a failed outcome (the other trials go on)."""
-        record = bool(job_id) and run.number != BASELINE_TRIAL
+        # The baseline is recorded too, as trial -1: the console plots its holdout curves beside the model's.
+        record = bool(job_id)
         if record:
             await self._record_trial(TrialRecord(job_id=job_id, number=run.number, status="running",
                                                  params=run.params))

@@ -40,6 +40,7 @@ from data_engine.materialize.rows import NODE, ROW, rows_frame
 from data_engine.materialize import spark_io
 from data_engine.materialize.spark_io import SortedOutput
 from data_engine.staging import Staging
+from platform_core.arrow_filters import KeyTypeMismatch, rows_matching
 from platform_core.artifacts import Artifact, ArtifactError, ArtifactStore, ArtifactWriter
 
 if TYPE_CHECKING:
@@ -172,23 +173,14 @@ class NodeIndex:
 
     def _matching(self, column: str, wanted: pa.Array) -> pa.Table:
         """The index rows (node, key) whose ``column`` is one of ``wanted``."""
-        batches, schema = [], None
-        for batch in self.artifact.iter_batches(INDEX_FILE, columns=["node", KEY]):
-            values = batch.column(column)
-            if values.type != wanted.type:
-                try:
-                    values = pc.cast(values, wanted.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    raise MaterializeError(f"table {self.table}: its {column}s have type {values.type}, the "
-                                           f"asked ones {wanted.type}") from None
-                batch = batch.set_column(batch.schema.get_field_index(column), column, values)
-            schema = schema or batch.schema
-            matched = batch.filter(pc.is_in(values, value_set=wanted))
-            if matched.num_rows:
-                batches.append(matched)
-        if schema is None:  # an index without rows
+        try:
+            found = rows_matching(self.artifact.iter_batches(INDEX_FILE, columns=["node", KEY]), column, wanted)
+        except KeyTypeMismatch as exc:
+            raise MaterializeError(f"table {self.table}: its {column}s have type {exc.column_type}, the asked "
+                                   f"ones {exc.values_type}") from None
+        if found is None:  # an index without rows
             return pa.table({"node": pa.array([], pa.int64()), KEY: pa.array([], wanted.type)})
-        return pa.Table.from_batches(batches, schema=schema).combine_chunks()
+        return found.combine_chunks()
 
     def frame(self, spark: "SparkSession", staging: Staging) -> "DataFrame":
         """The index as a Spark DataFrame (columns node, key when keyed, row)."""

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from platform_core.errors import UserFacingError
+from services.cli.api_commands import connect, query_app
 from services.cli.data_commands import data_app
 from services.cli.demo_commands import demo_data
 from services.cli.graph_commands import graph_app
@@ -33,6 +34,8 @@ app.command()(down)
 app.command()(status)
 app.command("demo-data")(demo_data)
 app.command()(quickstart)
+app.command()(connect)
+app.add_typer(query_app, name="query")
 app.add_typer(pql_app, name="pql")
 app.add_typer(keys_app, name="keys")
 app.add_typer(data_app, name="data")

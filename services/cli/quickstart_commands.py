@@ -8,19 +8,14 @@ for the run and revoked after it, unless ``PQ_API_KEY`` names one.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from platform_core.settings import load_settings
-
-
-def _format(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+from services.cli.api_commands import metrics_table
 
 
 def quickstart(
@@ -36,7 +31,7 @@ def quickstart(
     settings = load_settings()
     folder = data or settings.home / "demo"
     console = Console()
-    given = os.environ.get("PQ_API_KEY")
+    given = settings.api_key
     project_id, key_id, token = (None, None, given) if given else create_project_key(
         settings, PROJECT, name="pq quickstart", description="The e-commerce demo")
     with PQClient(settings.api_url, token) as api:
@@ -47,13 +42,7 @@ def quickstart(
             if key_id is not None:
                 api.revoke_api_key(project_id, key_id)
     for outcome in report.queries:
-        table = Table(title=f"{outcome.name} ({outcome.task_type}): holdout metrics")
-        for column in ("metric", "GNN", "baseline", "lift"):
-            table.add_column(column, justify="left" if column == "metric" else "right")
-        for row in outcome.comparison:
-            table.add_row(row["metric"], _format(row.get("model")), _format(row.get("baseline")),
-                          _format(row.get("lift")))
-        console.print(table)
+        console.print(metrics_table(f"{outcome.name} ({outcome.task_type}): holdout metrics", outcome.comparison))
         console.print(f"{outcome.predicted_rows} predictions: {outcome.predictions_uri}", highlight=False)
         for row in outcome.preview:
             console.print(f"  {row}", highlight=False)

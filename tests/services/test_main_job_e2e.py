@@ -2,6 +2,8 @@
 processes on free ports), ``pq demo-data --format csv``, ``pq quickstart`` (everything through the REST
 API: a folder of CSV files registered as tables with declared keys, time columns and links, a graph, a churn
 and a recommendation query trained with a GNN beside the baseline, predictions), then ``pq down``.
+
+The last test (browser tier) reads the results in the web console, in Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from control_plane.quickstart import PROJECT, QUERIES
 from platform_core.object_store import ObjectStore
 from platform_core.settings import load_settings
 
-pytestmark = pytest.mark.e2e
-
 PQ = str(Path(sys.executable).with_name("pq"))
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
 def _free_ports(count: int) -> list[int]:
@@ -66,14 +68,15 @@ def main_job(tmp_path_factory: pytest.TempPathFactory):
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        yield settings, run.stdout, demo
+        yield settings, run.stdout, demo, env
     finally:
         down = pq_command("down", timeout=120)
         assert down.returncode == 0, down.stderr
 
 
+@pytest.mark.e2e
 def test_the_main_job_prints_metrics_beside_the_baseline_and_the_addresses(main_job):
-    settings, out, _ = main_job
+    settings, out, _, _ = main_job
     for name in QUERIES:
         assert f"{name} (" in out and "holdout metrics" in out
     assert "auroc" in out and "map@10" in out and "GNN" in out and "baseline" in out
@@ -82,8 +85,9 @@ def test_the_main_job_prints_metrics_beside_the_baseline_and_the_addresses(main_
     assert "main job done" in out
 
 
+@pytest.mark.e2e
 def test_the_main_job_left_tables_graph_models_and_predictions_behind_the_api(main_job):
-    settings, _, demo = main_job
+    settings, _, demo, _ = main_job
     project_id, _, key = create_project_key(settings, PROJECT, name="e2e check")
     schema = json.loads((demo / "schema.json").read_text())
     store = ObjectStore.from_settings(settings)
@@ -110,8 +114,9 @@ def test_the_main_job_left_tables_graph_models_and_predictions_behind_the_api(ma
             metrics = api.training_metrics(project_id, job.id)
             metric = metrics["selection_metric"]
             assert metric in metrics["model"] and metric in metrics["baseline"]
-            (trial,) = list(PQClient.iterate(lambda **kw: api.list_trials(project_id, job.id, **kw)))
-            assert trial.status.value == "succeeded" and trial.params.get("epochs")
+            trials = {t.number: t for t in PQClient.iterate(lambda **kw: api.list_trials(project_id, job.id, **kw))}
+            assert set(trials) == {-1, 0}  # the baseline runs as trial -1 beside the AutoML trial
+            assert trials[0].status.value == "succeeded" and trials[0].params.get("epochs") == 5
             (prediction,) = list(PQClient.iterate(
                 lambda **kw: api.list_prediction_jobs(project_id, training_job_id=job.id, **kw)))
             assert prediction.status.value == "succeeded" and prediction.outputs["rows"] > 0
@@ -122,3 +127,102 @@ def test_the_main_job_left_tables_graph_models_and_predictions_behind_the_api(ma
             else:
                 scores = table.column("score").to_numpy()
                 assert ((scores >= 0) & (scores <= 1)).all()
+
+
+@pytest.mark.browser
+def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_job):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/bootstrap does)")
+    settings, _, _, _ = main_job
+    project_id, _, key = create_project_key(settings, PROJECT, name="console check")
+    with PQClient(settings.api_url, key) as api:
+        churn = next(p for p in PQClient.iterate(lambda **kw: api.list_pqueries(project_id, **kw)) if p.name == "churn")
+        (job,) = list(PQClient.iterate(lambda **kw: api.list_training_jobs(project_id, pquery_id=churn.id, **kw)))
+        (prediction,) = list(PQClient.iterate(
+            lambda **kw: api.list_prediction_jobs(project_id, training_job_id=job.id, **kw)))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(20_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(settings.api_url + "/")
+            page.get_by_label("API key").fill(key)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("link", name="Jobs", exact=True).click()
+            page.get_by_role("link", name=f"Training job {job.id[:8]}").click()
+            page.wait_for_function("r => document.getElementById('main').dataset.route === r",
+                                   arg=f"jobs/training/{job.id}")
+            metrics = page.get_by_role("table", name="Holdout metrics: GNN and baseline")
+            assert metrics.locator("tbody tr").count() == 4  # auroc, average precision, accuracy, f1
+            assert "auroc" in metrics.locator("tbody tr").first.inner_text().lower()
+            trials = page.get_by_role("table", name="AutoML trials")
+            assert "chosen" in trials.locator("tbody tr", has_text="trial 0").inner_text()
+            assert trials.locator("tbody tr", has_text="baseline").count() == 1
+            plots = page.locator("section", has=page.get_by_role("heading", name="Holdout plots"))
+            assert plots.locator("figure", has_text="ROC curve").locator("path.series").count() == 2
+            page.screenshot(path=str(SHOTS / "21-main-job-training.png"), full_page=True)
+
+            page.get_by_role("link", name=prediction.id[:8]).click()
+            page.wait_for_function("r => document.getElementById('main').dataset.route === r",
+                                   arg=f"jobs/prediction/{prediction.id}")
+            preview = page.get_by_role("table", name="First predictions")
+            assert preview.locator("thead th").all_inner_texts() == ["customer_id", "anchor_time", "score"]
+            assert preview.locator("tbody tr").count() == min(20, prediction.outputs["rows"])
+            page.screenshot(path=str(SHOTS / "22-main-job-predictions.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            chromium.close()
+
+
+@pytest.mark.e2e
+def test_the_pq_query_commands_validate_train_predict_and_report_through_the_api(main_job, tmp_path):
+    settings, _, demo, env = main_job
+    _, _, key = create_project_key(settings, PROJECT, name="cli check")
+    env = {**env, "PQ_API_KEY": key}
+
+    def pq_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([PQ, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    churn = QUERIES["churn"]
+    valid = pq_command("query", "validate", "--project", PROJECT, churn)
+    assert valid.returncode == 0 and "binary_classification for each customers.customer_id" in valid.stdout
+    typo = pq_command("query", "validate", "--project", PROJECT, churn.replace("customers.customer_id", "customer.id"))
+    assert typo.returncode == 2 and typo.stderr.startswith("pq: error: the API refused: Invalid predictive query")
+    assert "unknown table customer" in typo.stderr and "(line 1, column" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) == 1
+    assert "training_table" in pq_command("query", "explain", "--project", PROJECT, churn).stdout
+    other = pq_command("query", "train", "--project", PROJECT, "--name", "churn", "PREDICT customers.age FOR EACH "
+                       "customers.customer_id")
+    assert other.returncode == 2 and "exists with another text" in other.stderr
+
+    trained = pq_command("query", "train", "--project", PROJECT, "--name", "churn", "--run-mode", "fast", churn,
+                         timeout=900)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "churn: holdout metrics" in trained.stdout and "auroc" in trained.stdout
+    job_id = trained.stdout.split("training job ", 1)[1].split()[0]
+    report = pq_command("query", "status", "--project", PROJECT, job_id)
+    assert report.returncode == 0 and f"job {job_id}: succeeded" in report.stdout and "select" in report.stdout
+
+    out = tmp_path / "churn.csv"
+    scored = pq_command("query", "predict", "--project", PROJECT, job_id, "--out", str(out), timeout=600)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "first predictions" in scored.stdout and out.read_text().splitlines()[0].replace('"', "") == \
+        "customer_id,anchor_time,score"
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "users.csv").write_text("user_id,name\n1,a\n2,b\n")
+    (folder / "visits.csv").write_text("visit_id,user_id,at\n1,1,2024-01-01\n2,2,2024-01-02\n")
+    # A member key sees only its project (making projects takes an admin key): one of a new project.
+    _, _, files_key = create_project_key(settings, "cli-files", name="cli files")
+    connected = pq_command("connect", str(folder), "--project", "cli-files", "--graph", "visits", "--key", files_key)
+    assert connected.returncode == 0, connected.stderr
+    assert "graph visits" in connected.stdout and "2 tables" in connected.stdout
+    assert pq_command("connect", str(tmp_path / "nowhere"), "--project", "cli-files").returncode == 2
+    refused = pq_command("connect", str(folder), "--project", "another")
+    assert refused.returncode == 2 and "needs an admin API key" in refused.stderr
+    assert pq_command("query", "status", "--project", PROJECT, job_id, "--key", "pq_wrong").returncode == 2
