@@ -139,10 +139,7 @@ def _sakila(work: Path, _: float, datasets: Path) -> Dataset:
         "customer_spend": ("PREDICT SUM(payment.amount, 0, 14, days) FOR EACH customer.customer_id", "mae"),
         "customer_idle": ("PREDICT COUNT(rental.*, 0, 14, days) = 0 FOR EACH customer.customer_id", "auroc"),
     }
-    # Rentals run 2005-05 to 2005-08 (then 182 on 2006-02-14): evaluate inside the busy months.
-    return Dataset("sakila", tables, schema, queries,
-                   boundaries={"validation_start": "2005-07-06T00:00:00+00:00",
-                               "holdout_start": "2005-07-27T00:00:00+00:00", "eval_windows": 1})
+    return Dataset("sakila", tables, schema, queries)
 
 
 DATASETS: dict[str, Callable[[Path, float, Path], Dataset]] = {"demo": _demo, "movielens": _movielens,
