@@ -145,7 +145,7 @@ def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_jo
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
             page.set_default_timeout(20_000)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -164,6 +164,9 @@ def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_jo
             assert trials.locator("tbody tr", has_text="baseline").count() == 1
             plots = page.locator("section", has=page.get_by_role("heading", name="Holdout plots"))
             assert plots.locator("figure", has_text="ROC curve").locator("path.series").count() == 2
+            link = page.get_by_role("link", name="Workflow in Temporal UI")
+            assert link.get_attribute("href") == (f"{settings.temporal_ui_url}/namespaces/default/workflows/"
+                                                  f"{job.workflow_id}") and job.workflow_id
             page.screenshot(path=str(SHOTS / "21-main-job-training.png"), full_page=True)
 
             page.get_by_role("link", name=prediction.id[:8]).click()
@@ -172,6 +175,13 @@ def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_jo
             preview = page.get_by_role("table", name="First predictions")
             assert preview.locator("thead th").all_inner_texts() == ["customer_id", "anchor_time", "score"]
             assert preview.locator("tbody tr").count() == min(20, prediction.outputs["rows"])
+            assert page.get_by_role("link", name="Workflow in Temporal UI").get_attribute("href").endswith(
+                f"/workflows/{prediction.workflow_id}") and prediction.workflow_id
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download CSV").click()
+            lines = Path(download.value.path()).read_text().strip().splitlines()
+            assert lines[0].replace('"', "") == "customer_id,anchor_time,score"
+            assert len(lines) == prediction.outputs["rows"] + 1
             page.screenshot(path=str(SHOTS / "22-main-job-predictions.png"), full_page=True)
             assert not errors, errors
         finally:

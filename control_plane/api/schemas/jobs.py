@@ -11,6 +11,7 @@ from control_plane.db.models import JobStatus
 class TrainingJobOut(Resource):
     pquery_id: str
     status: JobStatus
+    workflow_id: str | None = None
     run_mode: str
     split: dict[str, Any] | None
     progress: list[Any]
@@ -40,6 +41,7 @@ class TrainingTrialOut(Resource):
 class PredictionJobOut(Resource):
     training_job_id: str
     status: JobStatus
+    workflow_id: str | None = None
     anchor_time: UtcDatetime | None
     progress: list[Any]
     outputs: dict[str, Any] | None

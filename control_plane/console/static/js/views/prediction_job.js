@@ -91,10 +91,17 @@ export async function render(ctx) {
     fill(box.download, h("div", { class: "button-row" }, csv, parquet));
   }
 
+  function temporalLink() {
+    const cfg = ctx.config();
+    if (!job.workflow_id || !cfg.temporal_ui_url) return null;
+    const url = `${cfg.temporal_ui_url}/namespaces/${encodeURIComponent(cfg.temporal_namespace || "default")}/workflows/${encodeURIComponent(job.workflow_id)}`;
+    return h("a", { class: "button", href: url, target: "_blank", rel: "noopener noreferrer" }, "Workflow in Temporal UI");
+  }
+
   draw();
   ctx.show(
     h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / prediction ", shortId(job.id)),
-    h("div", { class: "page-header" }, h("div", {}, h("h1", {}, `Prediction job ${shortId(job.id)}`))),
+    h("div", { class: "page-header" }, h("div", {}, h("h1", {}, `Prediction job ${shortId(job.id)}`)), temporalLink()),
     h("div", { class: "columns" },
       h("div", { class: "stack" }, section("Overview", {}, box.overview), section("Progress", {}, box.progress)),
       h("div", { class: "stack" }, section("Download", {}, box.download, box.downloadStatus))),
