@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -79,6 +79,24 @@ def parse_connector_uri(uri: str) -> tuple[ConnectorKind, str]:
     return ConnectorKind.LOCAL, path.resolve().as_uri()
 
 
+def check_connector_root(uri: str, roots: Sequence[Path]) -> None:
+    """Check that a canonical local connector URI lies under one of the allowed folders.
+
+    Args:
+        uri: a canonical ``file:///`` URI (from :func:`parse_connector_uri`; symbolic links resolved).
+        roots: the allowed folders (``PQ_CONNECTOR_ROOTS``, resolved); empty allows any folder.
+
+    Raises:
+        ConnectorError: the folder is outside every root.
+    """
+    if not roots or not uri.startswith("file://"):
+        return
+    path = Path(unquote(urlparse(uri).path))
+    if not any(path == root or root in path.parents for root in roots):
+        raise ConnectorError(f"{path} is outside the folders local connectors may read "
+                             f"({', '.join(str(r) for r in roots)}; see PQ_CONNECTOR_ROOTS)")
+
+
 def check_credentials_ref(ref: str | None) -> None:
     """Check a credentials reference (``env:PREFIX``).
 
@@ -143,10 +161,12 @@ def connector_store(connector: Connector, settings: Settings) -> ObjectStore:
     """An object store rooted at the connector's URI.
 
     Raises:
-        ConnectorError: its credentials reference cannot be resolved.
+        ConnectorError: its credentials reference cannot be resolved, or its folder is outside
+            ``PQ_CONNECTOR_ROOTS`` (set after it was made).
     """
     if connector.kind == ConnectorKind.S3.value:
         return ObjectStore(connector.uri, s3=s3_options(connector, settings))
+    check_connector_root(connector.uri, settings.connector_roots)
     return ObjectStore(connector.uri)
 
 

@@ -13,10 +13,10 @@ import difflib
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from platform_core.errors import UserFacingError
 
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     api_key: str | None = Field(None, repr=False, description="API key of the pq commands that call the REST API.")
     startup_timeout_s: float = Field(60.0, gt=0)
+    connector_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders that local connectors may read, separated by ':' (empty: any "
+                                          "folder; set it wherever API keys are given to others).")
 
     @field_validator("temporal_address")
     @classmethod
@@ -70,6 +73,21 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port, got {value!r}")
         return value
+
+    @field_validator("connector_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("connector_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.expanduser().is_absolute():
+                raise ValueError("every folder must be an absolute path")
+        return [root.expanduser().resolve() for root in value]
 
     @field_validator("spark_master")
     @classmethod

@@ -168,3 +168,29 @@ def test_a_table_is_patched_and_deleted_unless_a_graph_uses_it(api, project, con
     api.ok("DELETE", f"{base}/{orders['id']}", 204)
     assert api.get(f"{base}/{orders['id']}").status_code == 404
     assert api.ok("GET", base)["total"] == 1
+
+
+def test_local_connectors_stay_inside_the_connector_roots(api, app, settings, project, connector, data, tmp_path):
+    from control_plane.api.deps import get_settings
+
+    allowed = tmp_path / "allowed"
+    (allowed / "shop").mkdir(parents=True)
+    (tmp_path / "escape").symlink_to(data)  # a link inside no root still resolves outside it
+    restricted = settings.model_copy(update={"connector_roots": [allowed.resolve()]})
+    app.dependency_overrides[get_settings] = lambda: restricted
+    base = f"/v1/projects/{project}/connectors"
+    inside = api.ok("POST", base, 201, json={"name": "inside", "uri": str(allowed / "shop")})
+    assert inside["uri"] == (allowed / "shop").resolve().as_uri()
+    for uri in (str(data), str(tmp_path / "escape"), "/etc"):
+        response = api.post(base, json={"name": "outside", "uri": uri})
+        assert response.status_code == 422, uri
+        assert "PQ_CONNECTOR_ROOTS" in response.json()["detail"] and response.json()["errors"][0]["loc"] == ["body", "uri"]
+    moved = api.patch(f"{base}/{inside['id']}", json={"uri": "/etc"})
+    assert moved.status_code == 422 and api.ok("GET", f"{base}/{inside['id']}")["uri"] == inside["uri"]
+    # A connector made before the roots were set can no longer be read.
+    listing = api.get(f"{base}/{connector['id']}/files")
+    assert listing.status_code == 422 and "outside the folders" in listing.json()["detail"]
+    table = api.post(f"/v1/projects/{project}/tables",
+                     json={"name": "customers", "connector_id": connector["id"], "path": "customers.csv"})
+    assert table.status_code == 422 and "outside the folders" in table.text
+

@@ -75,3 +75,11 @@ def test_importing_creates_no_settings(monkeypatch):
 
     monkeypatch.setenv("PQ_API_PORT", "not-a-port")
     importlib.reload(module)  # must not raise: nothing is read at import time
+
+
+def test_the_connector_roots_setting_takes_absolute_folders(monkeypatch):
+    monkeypatch.setenv("PQ_CONNECTOR_ROOTS", "/srv/data:/mnt/shared/")
+    assert load_settings().connector_roots[0].as_posix() == "/srv/data"
+    monkeypatch.setenv("PQ_CONNECTOR_ROOTS", "data")
+    with pytest.raises(ValueError, match="PQ_CONNECTOR_ROOTS.*absolute"):  # SettingsError (reloaded above)
+        load_settings()

@@ -12,16 +12,24 @@ from control_plane.api.pagination import Page, PageDep, paginate
 from control_plane.api.problems import PROBLEM_RESPONSES, Problem, conflict, invalid
 from control_plane.api.routes._common import changes, commit_named
 from control_plane.api.schemas.connectors import ConnectorCreate, ConnectorFile, ConnectorOut, ConnectorUpdate
-from control_plane.connectors import ConnectorError, check_credentials_ref, list_files, parse_connector_uri
+from control_plane.connectors import (
+    ConnectorError,
+    check_connector_root,
+    check_credentials_ref,
+    list_files,
+    parse_connector_uri,
+)
 from control_plane.db.models import Connector, ConnectorKind, DataTable
+from platform_core.settings import Settings
 from platform_core.object_store import ObjectStoreError
 
 router = APIRouter(prefix="/projects/{project_id}/connectors", tags=["connectors"], responses=PROBLEM_RESPONSES)
 
 
-def _checked_uri(uri: str, credentials_ref: str | None) -> tuple[ConnectorKind, str]:
+def _checked_uri(uri: str, credentials_ref: str | None, settings: Settings) -> tuple[ConnectorKind, str]:
     try:
         kind, canonical = parse_connector_uri(uri)
+        check_connector_root(canonical, settings.connector_roots)
         check_credentials_ref(credentials_ref)
     except ConnectorError as exc:
         raise invalid(str(exc), [{"loc": ["body", "uri"], "message": str(exc)}]) from None
@@ -37,9 +45,10 @@ def store_problem(exc: ObjectStoreError) -> Problem:
 
 
 @router.post("", status_code=201, response_model=ConnectorOut)
-def create_connector(body: ConnectorCreate, project: ProjectDep, db: DbDep) -> Connector:
-    """Add a connector; a local folder must exist, an S3 URI must name a valid bucket."""
-    kind, uri = _checked_uri(body.uri, body.credentials_ref)
+def create_connector(body: ConnectorCreate, project: ProjectDep, db: DbDep, settings: SettingsDep) -> Connector:
+    """Add a connector; a local folder must exist (under ``PQ_CONNECTOR_ROOTS`` when set), an S3 URI must name a
+    valid bucket."""
+    kind, uri = _checked_uri(body.uri, body.credentials_ref, settings)
     connector = Connector(project_id=project.id, name=body.name, description=body.description, kind=kind.value,
                           uri=uri, credentials_ref=body.credentials_ref, endpoint_url=body.endpoint_url,
                           region=body.region)
@@ -62,12 +71,14 @@ def get_connector(connector_id: str, project: ProjectDep, db: DbDep) -> Connecto
 
 
 @router.patch("/{connector_id}", response_model=ConnectorOut)
-def update_connector(connector_id: str, body: ConnectorUpdate, project: ProjectDep, db: DbDep) -> Connector:
+def update_connector(connector_id: str, body: ConnectorUpdate, project: ProjectDep, db: DbDep,
+                     settings: SettingsDep) -> Connector:
     """Change a connector; a new URI is checked like a new connector's (tables keep their paths)."""
     connector = get_owned(db, Connector, project, connector_id, "connector")
     update = changes(body, keep_none=("credentials_ref", "endpoint_url", "region"))
     if "uri" in update or "credentials_ref" in update:
-        kind, uri = _checked_uri(update.get("uri", connector.uri), update.get("credentials_ref", connector.credentials_ref))
+        kind, uri = _checked_uri(update.get("uri", connector.uri),
+                                 update.get("credentials_ref", connector.credentials_ref), settings)
         update.update(kind=kind.value, uri=uri)
     for field, value in update.items():
         setattr(connector, field, value)
