@@ -30,7 +30,7 @@ from control_plane.api.schemas.api_keys import ApiKeyCreated, ApiKeyOut, WhoAmI
 from control_plane.api.schemas.artifacts import ArtifactOut
 from control_plane.api.schemas.connectors import ConnectorFile, ConnectorOut
 from control_plane.api.schemas.graphs import GraphOut, GraphValidation, GraphVersionOut, LinkSuggestion
-from control_plane.api.schemas.jobs import PredictionJobOut, TrainingJobOut, TrainingTrialOut
+from control_plane.api.schemas.jobs import GraphUpdateOut, PredictionJobOut, TrainingJobOut, TrainingTrialOut
 from control_plane.api.schemas.pqueries import CompiledPQuery, PQueryOut
 from control_plane.api.schemas.projects import ProjectOut
 from control_plane.api.schemas.tables import TableOut
@@ -414,6 +414,35 @@ class PQClient:
 
     def get_prediction_job(self, project_id: str, job_id: str) -> PredictionJobOut:
         return self._call(PredictionJobOut, "GET", f"/v1/projects/{project_id}/prediction-jobs/{job_id}")
+
+    def start_graph_update(self, project_id: str, graph_id: str, *, pquery_id: str | None = None,
+                           retrain: bool = True, predict: bool = True, run_mode: str = "normal") -> GraphUpdateOut:
+        """Bring a graph up to date with new source rows; with ``pquery_id``, retrain it and/or predict after.
+
+        Without ``pquery_id`` only the graph is updated. The training and prediction jobs it queues are named
+        by the answer's ``training_job_id`` and ``prediction_job_id``.
+        """
+        body: dict[str, Any] = {"graph_id": graph_id}
+        if pquery_id is not None:
+            body.update(pquery_id=pquery_id, retrain=retrain, predict=predict, run_mode=run_mode)
+        return self._call(GraphUpdateOut, "POST", f"/v1/projects/{project_id}/graph-updates", json=body)
+
+    def get_graph_update(self, project_id: str, update_id: str) -> GraphUpdateOut:
+        return self._call(GraphUpdateOut, "GET", f"/v1/projects/{project_id}/graph-updates/{update_id}")
+
+    def list_graph_updates(self, project_id: str, *, graph_id: str | None = None, limit: int = 50,
+                           offset: int = 0) -> Page[GraphUpdateOut]:
+        return self._page(GraphUpdateOut, f"/v1/projects/{project_id}/graph-updates", limit, offset,
+                          graph_id=graph_id)
+
+    def cancel_graph_update(self, project_id: str, update_id: str) -> GraphUpdateOut:
+        """Ask an update (and the jobs it started) to stop."""
+        return self._call(GraphUpdateOut, "POST", f"/v1/projects/{project_id}/graph-updates/{update_id}/cancel")
+
+    def wait_graph_update(self, project_id: str, update_id: str, *, timeout: float = 3600.0,
+                          poll: float = 2.0) -> GraphUpdateOut:
+        """Poll a graph update until it has finished (its training and prediction jobs included)."""
+        return self._wait(lambda: self.get_graph_update(project_id, update_id), timeout, poll)
 
     def list_artifacts(self, project_id: str, *, kind: str | None = None, limit: int = 50,
                        offset: int = 0) -> Page[ArtifactOut]:

@@ -375,6 +375,32 @@ class PredictionJob(Timestamped, Base):
     finished_at: Mapped[datetime | None]
 
 
+class GraphUpdate(Timestamped, Base):
+    """New source rows brought into a graph (IncrementalUpdate): its progress, which tables changed, and the
+    training and prediction jobs it started afterwards, if asked."""
+
+    __tablename__ = "graph_updates"
+    __table_args__ = (CheckConstraint(_one_of("status", JobStatus), name="status"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    project_id: Mapped[str] = _project_fk()
+    graph_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("graphs.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    progress: Mapped[list[Any]] = mapped_column(default=list)
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    #: The tables whose sources had new content (None until ingestion has run).
+    changed_tables: Mapped[list[Any] | None]
+    training_job_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("training_jobs.id", ondelete="SET NULL"), index=True
+    )
+    prediction_job_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("prediction_jobs.id", ondelete="SET NULL"), index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
 class Artifact(Timestamped, Base):
     """An artifact folder in the object store (manifest written last) that a job of a project produced."""
 

@@ -12,15 +12,9 @@ Steps::
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
-from control_plane.workflows.errors import failure_message, failure_type, is_cancellation
 from control_plane.workflows.messages import (
-    CANCELLED,
-    FAILED,
     IncrementalUpdateInput,
     IncrementalUpdateResult,
     PredictInput,
@@ -31,11 +25,24 @@ from control_plane.workflows.messages import (
 )
 from control_plane.workflows.predict import PredictWorkflow, predict_workflow_id
 from control_plane.workflows.progress import Progress
-from control_plane.workflows.steps import MATERIALIZE_STEP, check_tables, ingest_step, ingest_tables, materialize
+from control_plane.workflows.steps import (
+    MATERIALIZE_STEP,
+    check_tables,
+    ingest_step,
+    ingest_tables,
+    materialize,
+    run_job,
+)
 from control_plane.workflows.task_queues import CONTROL
 from control_plane.workflows.train_pquery import TrainPQueryWorkflow, train_workflow_id
 
 RETRAIN_STEP, PREDICT_STEP = "retrain", "predict"
+UPDATE_WORKFLOW_PREFIX = "pq-update-"
+
+
+def update_workflow_id(update_id: str) -> str:
+    """The workflow id of a graph update."""
+    return f"{UPDATE_WORKFLOW_PREFIX}{update_id}"
 
 
 @workflow.defn(name="IncrementalUpdateWorkflow")
@@ -52,7 +59,8 @@ class IncrementalUpdateWorkflow:
 
     @workflow.run
     async def run(self, request: IncrementalUpdateInput) -> IncrementalUpdateResult:
-        """Update the artifacts; retrain and predict when asked.
+        """Update the artifacts; retrain and predict when asked. The update's row (``request.job_id``) gets
+        its progress, the changed tables and how it ended.
 
         Returns:
             The new table artifacts, which tables changed, the graph, and the child jobs' results.
@@ -62,23 +70,20 @@ class IncrementalUpdateWorkflow:
             asyncio.CancelledError: the update was cancelled.
         """
         steps = [*[ingest_step(t.name) for t in request.tables], MATERIALIZE_STEP, RETRAIN_STEP, PREDICT_STEP]
-        progress = self._progress = Progress("update", "", steps)
-        try:
-            return await self._update(request, progress)
-        except BaseException as exc:
-            cancelled = isinstance(exc, asyncio.CancelledError) or is_cancellation(exc)
-            message = "cancelled" if cancelled else failure_message(exc)
-            progress.close_open(CANCELLED if cancelled else FAILED, message)
-            if cancelled:
-                raise asyncio.CancelledError(message) from None
-            if not isinstance(exc, Exception):
-                raise
-            raise ApplicationError(message, type=failure_type(exc), non_retryable=True) from exc
+        progress = self._progress = Progress("update", request.job_id, steps)
+        await progress.record(status="running", started=True, workflow_id=workflow.info().workflow_id)
+        # An update holds no stores itself (its children hold and release their own).
+        result = await run_job(progress, "", lambda held: self._update(request, progress))
+        await progress.record(status="succeeded", finished=True)
+        result.progress = progress.states()
+        return result
 
     async def _update(self, request: IncrementalUpdateInput, progress: Progress) -> IncrementalUpdateResult:
         check_tables(request.schema, request.tables)
         ingested = await ingest_tables(progress, request.tables)
         changed = sorted(name for name, outcome in ingested.items() if not outcome.reused)
+        table_uris = {n: o.uri for n, o in ingested.items()}
+        await progress.record(changed_tables=changed, tables=table_uris)
         graph = await materialize(progress, request.schema, ingested)
         training: TrainPQueryResult | None = None
         if request.retrain is not None:
@@ -106,6 +111,5 @@ class IncrementalUpdateWorkflow:
             await progress.finish(PREDICT_STEP, detail=f"{prediction.outputs.rows} predictions")
         else:
             await progress.skip(PREDICT_STEP, "not requested")
-        return IncrementalUpdateResult(table_uris={n: o.uri for n, o in ingested.items()}, changed_tables=changed,
-                                       graph=graph, training=training, prediction=prediction,
-                                       progress=progress.states())
+        return IncrementalUpdateResult(table_uris=table_uris, changed_tables=changed, graph=graph,
+                                       training=training, prediction=prediction, progress=progress.states())

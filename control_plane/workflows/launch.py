@@ -11,7 +11,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from control_plane.workflows.messages import PredictInput, StepState, TableSource, TrainPQueryInput
+from control_plane.workflows.incremental_update import IncrementalUpdateWorkflow, update_workflow_id
+from control_plane.workflows.messages import (
+    IncrementalUpdateInput,
+    PredictInput,
+    StepState,
+    TableSource,
+    TrainPQueryInput,
+)
 from control_plane.workflows.predict import PredictWorkflow, predict_workflow_id
 from control_plane.workflows.task_queues import CONTROL
 from control_plane.workflows.train_pquery import TrainPQueryWorkflow, train_workflow_id
@@ -58,6 +65,13 @@ async def start_training(client: Client, request: TrainPQueryInput) -> WorkflowH
 async def start_prediction(client: Client, request: PredictInput) -> WorkflowHandle:
     """Start Predict for a prediction job (workflow id ``pq-predict-<job id>``)."""
     return await client.start_workflow(PredictWorkflow.run, request, id=predict_workflow_id(request.job_id),
+                                       task_queue=CONTROL, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                                       id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+
+
+async def start_update(client: Client, request: IncrementalUpdateInput) -> WorkflowHandle:
+    """Start IncrementalUpdate for a graph update (workflow id ``pq-update-<update id>``)."""
+    return await client.start_workflow(IncrementalUpdateWorkflow.run, request, id=update_workflow_id(request.job_id),
                                        task_queue=CONTROL, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
 

@@ -328,7 +328,7 @@ class JobRecord:
     """A change of a training or prediction job's row in the metadata DB.
 
     Attributes:
-        kind: ``training`` or ``prediction``.
+        kind: ``training``, ``prediction`` or ``update`` (a graph update).
         job_id: the row's id (nothing is written when empty: a workflow run without a DB row).
         status: the new job status (None: unchanged).
         progress: the per-step states (None: unchanged).
@@ -339,6 +339,7 @@ class JobRecord:
         outputs: what a prediction job wrote.
         tables: table name -> the ingested table artifact the job uses (its registered table's row is
             updated: status, rows, inferred types and statistics).
+        changed_tables: the tables whose sources had new content (graph updates).
     """
 
     kind: str
@@ -352,6 +353,7 @@ class JobRecord:
     selection: Selection | None = None
     outputs: dict[str, Any] | None = None
     tables: dict[str, str] | None = None
+    changed_tables: list[str] | None = None
 
 
 @dataclass
@@ -451,12 +453,14 @@ class IncrementalUpdateInput:
             these), or None.
         predict: a prediction run to start after retraining (its ``model_uri`` is the new model when
             retraining), or None.
+        job_id: the graph update's row in the metadata DB (``""``: none; nothing is recorded).
     """
 
     schema: dict[str, Any]
     tables: list[TableSource]
     retrain: TrainPQueryInput | None = None
     predict: PredictInput | None = None
+    job_id: str = ""
 
 
 @dataclass

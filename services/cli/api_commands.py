@@ -1,4 +1,4 @@
-"""``pq connect`` and ``pq query ...``: the platform through its REST API (a running stack: ``pq up``).
+"""``pq connect``, ``pq query ...`` and ``pq refresh``: the platform through its REST API (a running stack: ``pq up``).
 
 The API key comes from ``--key`` or ``PQ_API_KEY`` (``pq up`` prints the first admin key; ``pq keys create``
 makes more); the address from the settings (``PQ_API_HOST``, ``PQ_API_PORT``). Every refusal of the API
@@ -8,6 +8,7 @@ makes more); the address from the settings (``PQ_API_HOST``, ``PQ_API_PORT``). E
     pq query validate --project shop "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id"
     pq query train --project shop --name churn "PREDICT ..."      # progress bar, then holdout metrics
     pq query predict --project shop TRAINING_JOB_ID --out churn.parquet
+    pq refresh --project shop --query churn        # new source rows: update the graph, retrain, re-predict
 """
 
 from __future__ import annotations
@@ -263,3 +264,44 @@ def status(job: Annotated[str, typer.Argument(help="A training or prediction job
     for step in found.progress:
         detail = f"  {step['detail']}" if step.get("detail") else ""
         console.print(f"  {step['step']:<20} {step['status']}{detail}", highlight=False)
+
+
+def refresh(project: ProjectOption, graph: GraphOption = None,
+            query: Annotated[Optional[str], typer.Option("--query", "-q", help="A saved query (name or id) to "
+                                                                               "retrain and/or predict after.")] = None,
+            retrain: Annotated[bool, typer.Option("--retrain/--no-retrain", help="Retrain the query.")] = True,
+            predict: Annotated[bool, typer.Option("--predict/--no-predict", help="Predict with its model.")] = True,
+            run_mode: Annotated[str, typer.Option("--run-mode", help="fast, normal or best.")] = "normal",
+            timeout: Annotated[float, typer.Option("--timeout", help="Longest wait, in seconds.")] = 3600.0,
+            key: KeyOption = None) -> None:
+    """Bring a graph up to date with its sources' new rows; then retrain and re-predict a query, if named."""
+    from control_plane.client import PQClient
+
+    with _Api(key) as api:
+        project_id = api.project(project)
+        graph_id = api.graph(project_id, graph)
+        pquery_id = None
+        if query is not None:
+            found = next((p for p in PQClient.iterate(lambda **kw: api.client.list_pqueries(project_id, **kw))
+                          if query in (p.id, p.name)), None)
+            if found is None:
+                raise ApiCommandError(f"no query {query!r} in the project")
+            pquery_id = found.id
+        update = api.client.start_graph_update(project_id, graph_id, pquery_id=pquery_id, retrain=retrain,
+                                               predict=predict, run_mode=run_mode)
+        Console().print(f"graph update {update.id}", highlight=False)
+        done = _watch(lambda: api.client.get_graph_update(project_id, update.id), "refresh", timeout)
+        if done.status.value != "succeeded":
+            raise ApiCommandError(f"graph update {update.id} {done.status.value}: {done.error}")
+        metrics = api.client.training_metrics(project_id, done.training_job_id) if done.training_job_id else None
+        prediction = (api.client.get_prediction_job(project_id, done.prediction_job_id)
+                      if done.prediction_job_id else None)
+    console = Console()
+    console.print(f"changed tables: {', '.join(done.changed_tables or []) or 'none'}", highlight=False)
+    if metrics is not None:
+        console.print(metrics_table(f"retrained: holdout metrics (training job {done.training_job_id})",
+                                    list(metrics.get("comparison") or [])))
+    if prediction is not None:
+        outputs = prediction.outputs or {}
+        console.print(f"prediction job {prediction.id}: {outputs.get('rows')} predictions at "
+                      f"{outputs.get('predictions')}", highlight=False)

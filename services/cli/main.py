@@ -11,7 +11,7 @@ import sys
 import typer
 
 from platform_core.errors import UserFacingError
-from services.cli.api_commands import connect, query_app
+from services.cli.api_commands import connect, query_app, refresh
 from services.cli.data_commands import data_app
 from services.cli.demo_commands import demo_data
 from services.cli.graph_commands import graph_app
@@ -35,6 +35,7 @@ app.command()(status)
 app.command("demo-data")(demo_data)
 app.command()(quickstart)
 app.command()(connect)
+app.command()(refresh)
 app.add_typer(query_app, name="query")
 app.add_typer(pql_app, name="pql")
 app.add_typer(keys_app, name="keys")

@@ -8,6 +8,7 @@ and dropped at the end. The tier comes from that parameter, so those modules set
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -28,6 +29,7 @@ from control_plane.db import Database, upgrade_database
 from control_plane.db.models import (
     Artifact,
     Base,
+    GraphUpdate,
     JobStatus,
     PredictionJob,
     Project,
@@ -43,9 +45,9 @@ BACKENDS = [pytest.param("sqlite", marks=pytest.mark.unit, id="sqlite"),
             pytest.param("postgresql", marks=pytest.mark.integration, id="postgresql")]
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to the newest revision; dropped at the end."""
+@contextlib.contextmanager
+def migrated_postgres_database() -> Iterator[str]:
+    """A new PostgreSQL database (``pq_test_<hex>``) migrated to the newest revision; dropped on exit."""
     name = f"pq_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
@@ -59,6 +61,20 @@ def postgres_database() -> Iterator[str]:
             yield url
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of one test module's own (the workflow suites keep their rows across tests)."""
+    with migrated_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session's API tests (emptied before each of them)."""
+    with migrated_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -201,7 +217,7 @@ class Api:
         seeded.ids["pquery_id"] = member.ok("POST", f"{p}/pqueries", 201, json={
             "name": "churn", "graph_id": seeded.ids["graph_id"], "text": CHURN})["id"]
         seeded.ids["key_id"] = member.ok("GET", "/v1/api-keys/me")["key_id"]
-        seeded.ids.update(seed_jobs(self.database, pid, seeded.ids["pquery_id"]))
+        seeded.ids.update(seed_jobs(self.database, pid, seeded.ids["pquery_id"], seeded.ids["graph_id"]))
         return seeded
 
 
@@ -236,8 +252,9 @@ def retail_graph(name: str = "retail") -> dict[str, Any]:
             "links": [{"source_table": "orders", "source_column": "customer_id", "target_table": "customers"}]}
 
 
-def seed_jobs(database: Database, project_id: str, pquery_id: str) -> dict[str, str]:
-    """Rows the workflows will write later: a training job with a trial, a prediction job, an artifact."""
+def seed_jobs(database: Database, project_id: str, pquery_id: str, graph_id: str) -> dict[str, str]:
+    """Rows the workflows will write later: a training job with a trial, a prediction job, a graph update
+    that started both, an artifact."""
     with database.session() as session:
         job = TrainingJob(project_id=project_id, pquery_id=pquery_id, plan={"steps": []}, run_mode="fast",
                           status=JobStatus.SUCCEEDED.value, metrics={"auroc": 0.71}, chosen_trial_number=0)
@@ -250,10 +267,12 @@ def seed_jobs(database: Database, project_id: str, pquery_id: str) -> dict[str, 
         session.flush()
         artifact = Artifact(project_id=project_id, kind="model", uri=f"file:///store/models/{job.id}",
                             producer="trainer", training_job_id=job.id)
-        session.add(artifact)
+        update = GraphUpdate(project_id=project_id, graph_id=graph_id, status=JobStatus.SUCCEEDED.value,
+                             changed_tables=["orders"], training_job_id=job.id, prediction_job_id=prediction.id)
+        session.add_all([artifact, update])
         session.commit()
         return {"job_id": job.id, "training_job_id": job.id, "prediction_job_id": prediction.id,
-                "artifact_id": artifact.id}
+                "artifact_id": artifact.id, "graph_update_id": update.id}
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ CALLER_SCOPED = {("GET", "/v1/projects"), ("GET", "/v1/api-keys/me")}
 ID_FOR_SEGMENT = {
     "projects": "project_id", "connectors": "connector_id", "tables": "table_id", "graphs": "graph_id",
     "pqueries": "pquery_id", "training-jobs": "training_job_id", "prediction-jobs": "prediction_job_id",
-    "artifacts": "artifact_id", "api-keys": "key_id", "versions": "version",
+    "artifacts": "artifact_id", "api-keys": "key_id", "versions": "version", "graph-updates": "graph_update_id",
 }
 
 
@@ -211,3 +211,9 @@ def test_bodies_cannot_reference_another_projects_resources(api, tmp_path):
     assert {t["id"] for t in graph["tables"]} == {beta.ids["customers_table_id"], beta.ids["orders_table_id"]}
     filtered = own.ok("GET", f"{base}/training-jobs", params={"pquery_id": alpha.ids["pquery_id"]})
     assert filtered["items"] == [] and filtered["total"] == 0
+    for body, field in (({"graph_id": alpha.ids["graph_id"]}, "graph_id"),
+                        ({"graph_id": beta.ids["graph_id"], "pquery_id": alpha.ids["pquery_id"]}, "pquery_id")):
+        response = own.post(f"{base}/graph-updates", json=body)
+        assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["body", field], body
+    updates = own.ok("GET", f"{base}/graph-updates", params={"graph_id": alpha.ids["graph_id"]})
+    assert updates["items"] == [] and updates["total"] == 0

@@ -303,3 +303,56 @@ def test_predictions_preview_and_download_as_parquet_and_csv(stack: Stack, tmp_p
         stack.api.download_predictions(stack.project_id, pending_id, tmp_path / "never.parquet")
     assert refused.value.status == 409 and not (tmp_path / "never.parquet").exists()
 
+
+
+def test_a_graph_update_queues_its_retraining_and_prediction_and_cancels_them_with_it(stack: Stack):
+    graph_id = stack.api.get_pquery(stack.project_id, stack.pquery_id).graph_id
+    update = stack.api.start_graph_update(stack.project_id, graph_id, pquery_id=stack.pquery_id, run_mode="fast")
+    assert update.status in ("queued", "running") and update.graph_id == graph_id
+    assert update.training_job_id and update.prediction_job_id
+    training = stack.api.get_training_job(stack.project_id, update.training_job_id)
+    prediction = stack.api.get_prediction_job(stack.project_id, update.prediction_job_id)
+    assert training.status == "queued" and training.run_mode == "fast" and training.pquery_id == stack.pquery_id
+    assert prediction.status == "queued" and prediction.training_job_id == training.id
+    assert [u.id for u in stack.api.list_graph_updates(stack.project_id, graph_id=graph_id).items] == [update.id]
+
+    handle = stack.temporal.get_workflow_handle(update.workflow_id)
+    from control_plane.workflows.messages import IncrementalUpdateInput
+
+    started = stack.run(_workflow_input(handle, IncrementalUpdateInput))
+    assert started.job_id == update.id and [t.name for t in started.tables] == ["customers", "orders"]
+    assert started.retrain.job_id == training.id and started.retrain.run_mode == "fast"
+    assert started.predict.job_id == prediction.id
+
+    # Ingestion waits for the data engine (no data worker here): the update shows it running.
+    running = wait_for(lambda: (u := stack.api.get_graph_update(stack.project_id, update.id))
+                       and _steps(u).get("ingest:orders") == "running" and u, 180, "the update's ingestion")
+    assert running.status == "running" and running.started_at and _steps(running)["retrain"] == "pending"
+    stack.api.cancel_graph_update(stack.project_id, update.id)
+    final = stack.api.wait_graph_update(stack.project_id, update.id, timeout=60, poll=0.2)
+    assert final.status == "cancelled" and _steps(final)["retrain"] == "skipped"
+    assert stack.run(handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    # The jobs it had queued never start: they are closed with it, saying why.
+    for job in (stack.api.get_training_job(stack.project_id, training.id),
+                stack.api.get_prediction_job(stack.project_id, prediction.id)):
+        assert job.status == "cancelled" and update.id in job.error
+    with pytest.raises(APIError) as again:
+        stack.api.cancel_graph_update(stack.project_id, update.id)
+    assert again.value.status == 409
+
+
+def test_bad_graph_update_requests_are_refused_with_their_reason(stack: Stack):
+    graph_id = stack.api.get_pquery(stack.project_id, stack.pquery_id).graph_id
+    base = f"/v1/projects/{stack.project_id}/graph-updates"
+    headers = stack.api._http.headers
+    before = stack.api.list_graph_updates(stack.project_id, graph_id=graph_id).total
+    response = stack.http.post(base, headers=headers, json={"graph_id": graph_id, "retrain": True})
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["body", "pquery_id"]
+    response = stack.http.post(base, headers=headers, json={"graph_id": "0" * 32})
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["body", "graph_id"]
+    other = stack.api.create_pquery(stack.project_id, "spend-no-model", graph_id,
+                                    "PREDICT SUM(orders.price, 0, 30, days) FOR EACH customers.customer_id")
+    with pytest.raises(APIError) as untrained:
+        stack.api.start_graph_update(stack.project_id, graph_id, pquery_id=other.id, retrain=False)
+    assert untrained.value.status == 409 and "no trained model" in untrained.value.detail
+    assert stack.api.list_graph_updates(stack.project_id, graph_id=graph_id).total == before  # nothing half-made

@@ -29,9 +29,17 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from control_plane.activities.compute import job_name
-from control_plane.db import Database, upgrade_database
-from control_plane.db.models import Graph, JobStatus, PQuery, Project, TrainingJob
-from control_plane.workflows.incremental_update import IncrementalUpdateWorkflow
+from control_plane.db import Database
+from control_plane.db.models import (
+    Graph,
+    GraphUpdate,
+    JobStatus,
+    PQuery,
+    PredictionJob,
+    Project,
+    TrainingJob,
+)
+from control_plane.workflows.incremental_update import IncrementalUpdateWorkflow, update_workflow_id
 from control_plane.workflows.messages import (
     IncrementalUpdateInput,
     PredictInput,
@@ -155,13 +163,13 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory):
+def harness(tmp_path_factory: pytest.TempPathFactory, module_postgres_database: str):
     from data_engine.spark_session import get_spark
 
     home = tmp_path_factory.mktemp("workflows")
-    settings = Settings(home=home / "home", spark_master="local[2]", database_url=f"sqlite:///{home / 'meta.db'}",
+    # The metadata on PostgreSQL here (the main-job e2e test runs the same workflows on the SQLite default).
+    settings = Settings(home=home / "home", spark_master="local[2]", database_url=module_postgres_database,
                         job_max_concurrent=2)
-    upgrade_database(settings.database_url)
     database = Database(settings.database_url)
     raw = home / "raw"
     generate(raw.as_uri(), scale=0.02, seed=7, fmt="parquet")
@@ -349,8 +357,9 @@ def test_predict_builds_the_prediction_table_and_runs_a_predict_job_on_the_store
         assert status is None or not status.running, name
 
 
-def test_incremental_update_reingests_only_the_table_with_new_rows(harness: Harness, trained: Trained,
-                                                                   tmp_path: Path):
+def test_an_update_reingests_only_the_table_with_new_rows_then_retrains_and_predicts(harness: Harness,
+                                                                                    trained: Trained,
+                                                                                    tmp_path: Path):
     orders = tmp_path / "orders"
     orders.mkdir()
     table = pq.read_table(harness.raw / "orders.parquet")
@@ -359,10 +368,27 @@ def test_incremental_update_reingests_only_the_table_with_new_rows(harness: Harn
     ids = pa.array([i + 1 + max(table.column("order_id").to_pylist()) for i in range(5)], pa.int64())
     new_rows = newest.set_column(newest.schema.get_field_index("order_id"), "order_id", ids)
     pq.write_table(new_rows, orders / "part-1.parquet")
-    handle = harness.start(IncrementalUpdateWorkflow.run,
-                           IncrementalUpdateInput(schema=harness.schema, tables=harness.sources(orders=orders.as_uri())),
-                           f"pq-update-{uuid.uuid4().hex[:8]}")
-    result = harness.result(handle)
+    # The rows the API makes for an update that retrains and predicts (see routes/graph_updates.py).
+    with harness.database.session() as session:
+        graph_id = session.get(PQuery, harness.pquery_id).graph_id
+        training = TrainingJob(project_id=harness.project_id, pquery_id=harness.pquery_id, plan={},
+                               run_mode="fast")
+        session.add(training)
+        session.flush()
+        prediction = PredictionJob(project_id=harness.project_id, training_job_id=training.id)
+        update = GraphUpdate(project_id=harness.project_id, graph_id=graph_id)
+        session.add_all([prediction, update])
+        session.flush()
+        update.training_job_id, update.prediction_job_id = training.id, prediction.id
+        session.commit()
+        ids = {"update": update.id, "training": training.id, "prediction": prediction.id}
+    tables = harness.sources(orders=orders.as_uri())
+    request = IncrementalUpdateInput(
+        schema=harness.schema, tables=tables, job_id=ids["update"],
+        retrain=harness.train_input(ids["training"], CHURN, kind="train", tables=tables),
+        predict=PredictInput(job_id=ids["prediction"], plan={}, schema=harness.schema, tables=tables, model_uri=""))
+    handle = harness.start(IncrementalUpdateWorkflow.run, request, update_workflow_id(ids["update"]))
+    result = harness.result(handle, 600)
     before = trained.results[0]
     assert result.changed_tables == ["orders"]
     assert result.table_uris["customers"] == before.table_uris["customers"]
@@ -372,4 +398,22 @@ def test_incremental_update_reingests_only_the_table_with_new_rows(harness: Harn
     steps = _by_step(harness.progress(handle))
     assert steps["ingest:customers"]["status"] == "reused" and steps["ingest:orders"]["status"] == "done"
     assert steps["materialize_links"]["status"] == "done"
-    assert steps["retrain"]["status"] == "skipped" and steps["predict"]["status"] == "skipped"
+    assert steps["retrain"]["status"] == "done" and steps["predict"]["status"] == "done"
+
+    # The retrained GNN learnt from the updated graph, and the prediction used that new model.
+    assert result.training.graph.graph_uri == result.graph.graph_uri
+    assert result.training.selection.model_uri != before.selection.model_uri
+    assert result.prediction.outputs.rows > 0
+    with harness.database.session() as session:
+        update, training = session.get(GraphUpdate, ids["update"]), session.get(TrainingJob, ids["training"])
+        prediction = session.get(PredictionJob, ids["prediction"])
+        assert update.status == JobStatus.SUCCEEDED.value and update.changed_tables == ["orders"]
+        assert update.workflow_id == update_workflow_id(ids["update"]) and update.finished_at
+        assert _by_step(update.progress)["predict"]["status"] == "done"
+        assert training.status == JobStatus.SUCCEEDED.value
+        assert training.model_uri == result.training.selection.model_uri and training.metrics["auroc"] is not None
+        assert prediction.status == JobStatus.SUCCEEDED.value
+        assert prediction.outputs["predictions"] == result.prediction.outputs.predictions_uri
+    store = ObjectStore.from_settings(harness.settings)
+    predictions = pq.read_table(store.local_path(result.prediction.outputs.predictions_uri))
+    assert predictions.column_names == ["customer_id", "anchor_time", "score"]

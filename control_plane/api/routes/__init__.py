@@ -6,6 +6,7 @@ from control_plane.api.routes import (
     api_keys,
     artifacts,
     connectors,
+    graph_updates,
     graphs,
     health,
     pqueries,
@@ -18,7 +19,8 @@ from control_plane.api.routes import (
 API_PREFIX = "/v1"
 
 v1_router = APIRouter(prefix=API_PREFIX)
-for module in (projects, api_keys, connectors, tables, graphs, pqueries, training_jobs, prediction_jobs, artifacts):
+for module in (projects, api_keys, connectors, tables, graphs, pqueries, training_jobs, prediction_jobs, graph_updates,
+               artifacts):
     v1_router.include_router(module.router)
 
 api_router = APIRouter()

@@ -29,7 +29,17 @@ from control_plane.api.schemas.graphs import (
     LinkSuggestion,
     LinkSuggestionRequest,
 )
-from control_plane.db.models import DataTable, Graph, GraphLink, GraphTable, GraphVersion, PQuery, Project
+from control_plane.db.models import (
+    DataTable,
+    Graph,
+    GraphLink,
+    GraphTable,
+    GraphVersion,
+    JobStatus,
+    PQuery,
+    Project,
+)
+from control_plane.db.models import GraphUpdate as GraphUpdateRun
 from control_plane.graph_schema import (
     Finding,
     GraphNotReadyError,
@@ -197,6 +207,12 @@ def delete_graph(graph_id: str, project: ProjectDep, db: DbDep) -> Response:
     users = db.scalars(select(PQuery.name).where(PQuery.graph_id == graph.id).order_by(PQuery.name).limit(5)).all()
     if users:
         raise conflict(f"graph {graph.name} is used by pquery(s) {', '.join(users)}")
+    updates = db.scalars(select(GraphUpdateRun).where(GraphUpdateRun.graph_id == graph.id)).all()
+    if any(u.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for u in updates):
+        raise conflict(f"graph {graph.name} is being updated; cancel the update first")
+    for update in updates:  # its history goes with it
+        db.delete(update)
+    db.flush()
     db.delete(graph)
     db.commit()
     return Response(status_code=204)

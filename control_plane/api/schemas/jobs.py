@@ -1,4 +1,4 @@
-"""Training and prediction jobs and trials (read-only until the workflows start them)."""
+"""Training and prediction jobs, trials and graph updates (read-only until the workflows start them)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ class PredictionJobOut(Resource):
     anchor_time: UtcDatetime | None
     progress: list[Any]
     outputs: dict[str, Any] | None
+    error: str | None
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+
+
+class GraphUpdateOut(Resource):
+    graph_id: str
+    status: JobStatus
+    workflow_id: str | None = None
+    progress: list[Any]
+    changed_tables: list[str] | None
+    training_job_id: str | None
+    prediction_job_id: str | None
     error: str | None
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
