@@ -17,8 +17,10 @@ The artifact's metadata is the graph format's (``format``, ``format_version``, `
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +43,7 @@ from data_engine.materialize.errors import MaterializeError
 from data_engine.materialize.node_index import NodeIndex, node_rows
 from data_engine.materialize.rows import INT64_MIN, NODE, as_schema, check_graph_name, open_tables, time_seconds
 from data_engine.materialize.spark_io import SortedOutput
-from data_engine.materialize.streaming import checked_nodes, int64_values, row_pointer
+from data_engine.materialize.streaming import NpySlices, checked_nodes, int64_values, row_pointer
 from platform_core.artifacts import ArtifactWriter
 from pql.schema import GraphSchema, Link
 
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from platform_core.settings import Settings
 
 PRODUCER = "data_engine.materialize.edges"
-VERSION = 1
+VERSION = 2
 SRC, DST, TIME = "src", "dst", "time"
 
 
@@ -105,6 +107,8 @@ class _GraphJob:
                  indexes: Mapping[str, NodeIndex], writer: ArtifactWriter) -> None:
         self.ctx, self.schema, self.tables, self.indexes, self.writer = ctx, schema, tables, indexes, writer
         self._nodes: dict[str, "DataFrame"] = {}
+        #: edges joined in Spark (per direction pair) and edges copied from an earlier graph
+        self.work = {"edges_built": 0, "edges_copied": 0}
 
     def nodes(self, table: str) -> "DataFrame":
         """Node index, row time, primary key and foreign keys of every node row of ``table`` (cached:
@@ -167,25 +171,7 @@ class _GraphJob:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        from data_engine.spark_session import col
-
-        fact_spec, target_spec = self.schema.tables[link.table], self.schema.tables[link.to]
-        fk_dtype = self.tables[link.table].dtypes[link.column]
-        pk_dtype = self.tables[link.to].dtypes[target_spec.primary_key]
-        fk, pk = join_keys(col(link.column), fk_dtype, col(target_spec.primary_key), pk_dtype)
-        # A key is present when the raw value is (a non-integral float key is present but dangling).
-        keyed = col(link.column).isNotNull()
-        if fk_dtype in _FLOATS:
-            keyed = keyed & ~F.isnan(col(link.column))
-        fact = self.nodes(link.table).select(F.col(NODE).alias(SRC), fk.alias("_fk"), keyed.alias("_keyed"),
-                                             *([F.col(TIME).alias("_ft")] if fact_spec.time_column else []))
-        target = self.nodes(link.to).select(F.col(NODE).alias(DST), pk.alias("_pk"),
-                                            *([F.col(TIME).alias("_tt")] if target_spec.time_column else []))
-        joined = fact.join(target, F.col("_fk") == F.col("_pk"), "left")
-        times = [F.col(c) for c in ("_ft", "_tt") if c in joined.columns]
-        time = (times[0] if len(times) == 1 else F.greatest(*times)) if times else None
-        joined = joined.select(SRC, DST, "_keyed",
-                               *([F.coalesce(time, F.lit(INT64_MIN)).alias(TIME)] if has_time else []))
+        joined = self._joined(link, self.nodes(link.table), has_time)
         # The join feeds both sorts: compute it once.
         joined = joined.persist(StorageLevel.MEMORY_AND_DISK)
         name = edge_key(forward)
@@ -209,7 +195,33 @@ class _GraphJob:
                 self._csr(out, reverse, sizes[link.to], matched, has_time)
         finally:
             joined.unpersist()
+        self.work["edges_built"] += matched
         return counts
+
+    def _joined(self, link: Link, fact_nodes: "DataFrame", has_time: bool) -> "DataFrame":
+        """Fact node rows (``SRC``) left-joined with the target nodes their key names (``DST``, null when
+        none), with ``_keyed`` (the key is present) and the edge ``TIME`` when the link is timed."""
+        from pyspark.sql import functions as F
+
+        from data_engine.spark_session import col
+
+        fact_spec, target_spec = self.schema.tables[link.table], self.schema.tables[link.to]
+        fk_dtype = self.tables[link.table].dtypes[link.column]
+        pk_dtype = self.tables[link.to].dtypes[target_spec.primary_key]
+        fk, pk = join_keys(col(link.column), fk_dtype, col(target_spec.primary_key), pk_dtype)
+        # A key is present when the raw value is (a non-integral float key is present but dangling).
+        keyed = col(link.column).isNotNull()
+        if fk_dtype in _FLOATS:
+            keyed = keyed & ~F.isnan(col(link.column))
+        fact = fact_nodes.select(F.col(NODE).alias(SRC), fk.alias("_fk"), keyed.alias("_keyed"),
+                                             *([F.col(TIME).alias("_ft")] if fact_spec.time_column else []))
+        target = self.nodes(link.to).select(F.col(NODE).alias(DST), pk.alias("_pk"),
+                                            *([F.col(TIME).alias("_tt")] if target_spec.time_column else []))
+        joined = fact.join(target, F.col("_fk") == F.col("_pk"), "left")
+        times = [F.col(c) for c in ("_ft", "_tt") if c in joined.columns]
+        time = (times[0] if len(times) == 1 else F.greatest(*times)) if times else None
+        return joined.select(SRC, DST, "_keyed",
+                             *([F.coalesce(time, F.lit(INT64_MIN)).alias(TIME)] if has_time else []))
 
     def _csr(self, out: SortedOutput, edge_type, num_src: int, num_edges: int, has_time: bool) -> None:
         """Stream sorted edges (rows without a destination skipped) into the CSR files of ``edge_type``."""
@@ -235,6 +247,229 @@ class _GraphJob:
             batches = checked_nodes(out.batches(["node", TIME]), "node", num_nodes, f"nodes of {table}")
             self.writer.write_numpy_chunks(node_time_file(table), np.int64, (num_nodes,),
                                            (int64_values(b.column(1), INT64_MIN) for b in batches))
+
+
+_BLOCK_NODES = 65_536  # source nodes per block of a CSR merge
+
+
+def _skip_first(chunks: Iterable[np.ndarray], add: int) -> Iterator[np.ndarray]:
+    """The chunks of a row pointer without its first entry, each entry plus ``add``."""
+    first = True
+    for chunk in chunks:
+        if first and chunk.size:
+            chunk, first = chunk[1:], False
+        yield chunk + add
+
+
+class _AppendGraphJob(_GraphJob):
+    """Writes the graph of tables of which some gained rows at the end, from the earlier graph.
+
+    Args:
+        earlier: the graph of the previous table versions.
+        before: table -> its number of nodes in ``earlier``.
+        parts: appended table -> the data parts that hold its rows after the earlier version's.
+
+    Per link ``F.c -> T``: untouched by the append, both directions are copied. With new fact nodes,
+    only they are joined (with every node of ``T``): the forward CSR is the earlier one followed by the
+    new nodes' rows; the reverse CSR merges each target node's earlier edges with its new ones, sorted
+    by (time, destination). With only new target nodes and no dangling key in the earlier version (so no
+    earlier fact row can name a new target), no edge is new: the reverse row pointer grows by empty rows.
+    With new target nodes and earlier dangling keys, the link is joined again in full.
+    """
+
+    def __init__(self, *args, earlier: GraphArtifact, before: Mapping[str, int],
+                 parts: Mapping[str, list[str]]) -> None:
+        super().__init__(*args)
+        self.earlier, self.before, self.parts = earlier, dict(before), dict(parts)
+        self._new: dict[str, "DataFrame"] = {}
+        self.rebuilt: list[str] = []
+
+    def new_nodes(self, table: str) -> "DataFrame":
+        """Like :meth:`nodes`, but only the nodes after the earlier ones (read from the appended parts)."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from data_engine.spark_session import col
+
+        if table not in self._new:
+            spec = self.schema.tables[table]
+            frame = node_rows(self.ctx.spark, self.ctx.staging, self.tables[table], self.indexes[table],
+                              self.parts[table]).where(F.col(NODE) >= self.before[table])
+            keys = [c for c in [spec.primary_key, *(link.column for link in self.schema.links_from(table))] if c]
+            time = time_seconds(spec, self.tables[table])
+            frame = frame.select(F.col(NODE), *[col(k) for k in dict.fromkeys(keys)],
+                                 *([time.alias(TIME)] if time is not None else []))
+            self._new[table] = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        return self._new[table]
+
+    def release(self) -> None:
+        super().release()
+        for frame in self._new.values():
+            frame.unpersist()
+        self._new.clear()
+
+    def _counts(self, forward) -> LinkCounts:
+        earlier = self.earlier.manifest.metadata["links"][edge_key(forward)]
+        return LinkCounts(**{k: int(earlier[k]) for k in ("fact_rows", "null_keys", "dangling_keys", "num_edges")})
+
+    def _link(self, link: Link, forward: tuple[str, str, str], sizes: dict[str, int], has_time: bool) -> LinkCounts:
+        new_fact, new_target = link.table in self.parts, link.to in self.parts
+        earlier = self._counts(forward)
+        if new_target and earlier.dangling_keys:
+            self.rebuilt.append(edge_key(forward))
+            return super()._link(link, forward, sizes, has_time)
+        reverse = reverse_edge_type(forward)
+        if not new_fact:
+            self._copy_csr(forward, has_time)
+            self._copy_csr(reverse, has_time, grow_to=sizes[link.to])
+            return earlier
+        return self._append_link(link, forward, sizes, has_time, earlier)
+
+    def _copy(self, name: str, grow_to: int | None = None) -> int:
+        """Copy a 1-D int64 file of the earlier graph (a row pointer padded with its last entry to
+        ``grow_to + 1`` entries when given)."""
+        with NpySlices(self.earlier.artifact, name) as old:
+            size = len(old) if grow_to is None else grow_to + 1
+            last = int(old.read(len(old) - 1, len(old))[0]) if len(old) else 0
+            pad = (np.full(min(size, lo + (1 << 20)) - lo, last, np.int64) for lo in range(len(old), size, 1 << 20))
+            self.writer.write_numpy_chunks(name, np.int64, (size,), chain(old.chunks(), pad))
+            return size
+
+    def _copy_csr(self, edge_type, has_time: bool, grow_to: int | None = None) -> None:
+        folder = edge_folder(edge_type)
+        self._copy(f"{folder}/indptr.npy", grow_to)
+        self._copy(f"{folder}/indices.npy")
+        if has_time:
+            self._copy(f"{folder}/time.npy")
+        self.work["edges_copied"] += self.earlier.num_edges(edge_type)
+
+    def _append_link(self, link: Link, forward, sizes: dict[str, int], has_time: bool,
+                     earlier: LinkCounts) -> LinkCounts:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        n0 = self.before[link.table]
+        joined = self._joined(link, self.new_nodes(link.table), has_time).persist(StorageLevel.MEMORY_AND_DISK)
+        name = edge_key(forward)
+        order = [SRC, TIME, DST] if has_time else [SRC, DST]
+        reverse = reverse_edge_type(forward)
+        try:
+            with SortedOutput(self.ctx.staging, self.writer, f"{name}-fwd", joined, order,
+                              sizes[link.table] - n0) as out:
+                keyed = matched = 0
+                for batch in out.batches([DST, "_keyed"]):
+                    keyed += int(pc.sum(batch.column(1).cast(pa.int64())).as_py() or 0)
+                    matched += batch.num_rows - batch.column(0).null_count
+                counts = LinkCounts(earlier.fact_rows + out.rows, earlier.null_keys + out.rows - keyed,
+                                    earlier.dangling_keys + keyed - matched, earlier.num_edges + matched)
+                self._appended_csr(out, forward, n0, sizes[link.table], earlier.num_edges, matched, has_time)
+            edges = joined.where(F.col(DST).isNotNull()).select(
+                F.col(DST).alias(SRC), F.col(SRC).alias(DST), *([TIME] if has_time else []))
+            with SortedOutput(self.ctx.staging, self.writer, f"{name}-rev", edges, order, matched) as out:
+                if out.rows != matched:
+                    raise MaterializeError(f"{edge_key(reverse)}: Spark wrote {out.rows} edges, expected {matched}")
+                self._merged_csr(out, reverse, sizes[link.to], counts.num_edges, has_time)
+        finally:
+            joined.unpersist()
+        self.work["edges_built"] += matched
+        self.work["edges_copied"] += earlier.num_edges
+        return counts
+
+    def _appended_csr(self, out: SortedOutput, edge_type, n0: int, num_src: int, old_edges: int, new_edges: int,
+                      has_time: bool) -> None:
+        """The earlier CSR followed by the rows of source nodes ``n0..num_src-1`` (sorted new edges)."""
+        folder = edge_folder(edge_type)
+        name = edge_key(edge_type)
+
+        def column(field: str, null: int):
+            for batch in out.batches([DST] if field == DST else [DST, field]):
+                batch = batch.filter(pc.is_valid(batch.column(0)))
+                values = int64_values(batch.column(batch.num_columns - 1), null)
+                yield values - n0 if field == SRC else values
+
+        with ExitStack() as stack:
+            def old(file: str, stop: int | None = None):
+                return stack.enter_context(NpySlices(self.earlier.artifact, f"{folder}/{file}")).chunks(0, stop)
+
+            pointer = _skip_first(row_pointer(column(SRC, -1), num_src - n0, name), old_edges)
+            self.writer.write_numpy_chunks(f"{folder}/indptr.npy", np.int64, (num_src + 1,),
+                                           chain(old("indptr.npy"), pointer))
+            total = old_edges + new_edges
+            self.writer.write_numpy_chunks(f"{folder}/indices.npy", np.int64, (total,),
+                                           chain(old("indices.npy"), column(DST, -1)))
+            if has_time:
+                self.writer.write_numpy_chunks(f"{folder}/time.npy", np.int64, (total,),
+                                               chain(old("time.npy"), column(TIME, INT64_MIN)))
+
+    def _merged_csr(self, out: SortedOutput, edge_type, num_src: int, total: int, has_time: bool) -> None:
+        """Each source node's earlier edges merged with its new ones (``out``, sorted), in (time, destination)
+        order, block of source nodes by block."""
+        folder = edge_folder(edge_type)
+
+        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+            with ExitStack() as stack:
+                ptr = stack.enter_context(NpySlices(self.earlier.artifact, f"{folder}/indptr.npy"))
+                idx = stack.enter_context(NpySlices(self.earlier.artifact, f"{folder}/indices.npy"))
+                tim = stack.enter_context(NpySlices(self.earlier.artifact, f"{folder}/time.npy")) if has_time else None
+                n0 = len(ptr) - 1
+                fields = [SRC, DST, TIME] if has_time else [SRC, DST]
+                stream = (
+                    [int64_values(b.column(i), INT64_MIN if f == TIME else -1) for i, f in enumerate(fields)]
+                    for b in out.batches(fields))
+                pending = [np.empty(0, np.int64) for _ in fields]
+                exhausted = False
+                for a in range(0, num_src, _BLOCK_NODES):
+                    b = min(num_src, a + _BLOCK_NODES)
+                    while not exhausted and (pending[0].size == 0 or pending[0][-1] < b):
+                        batch = next(stream, None)
+                        if batch is None:
+                            exhausted = True
+                        else:
+                            pending = [np.concatenate([p, x]) for p, x in zip(pending, batch)]
+                    cut = int(np.searchsorted(pending[0], b, side="left"))
+                    new, pending = [p[:cut] for p in pending], [p[cut:] for p in pending]
+                    hi = min(b, n0)
+                    if a < hi:
+                        bounds = ptr.read(a, hi + 1)
+                        start, stop = int(bounds[0]), int(bounds[-1])
+                        old_src = np.repeat(np.arange(a, hi, dtype=np.int64), np.diff(bounds))
+                        old = [old_src, idx.read(start, stop)] + ([tim.read(start, stop)] if has_time else [])
+                    else:
+                        old = [np.empty(0, np.int64) for _ in fields]
+                    src, dst, *rest = [np.concatenate([o, x]) for o, x in zip(old, new)]
+                    keys = (dst, rest[0], src) if has_time else (dst, src)
+                    order = np.lexsort(keys)
+                    counts = np.bincount(src - a, minlength=b - a)
+                    yield counts, dst[order], (rest[0][order] if has_time else None)
+
+        def pointer() -> Iterator[np.ndarray]:
+            yield np.zeros(1, np.int64)
+            seen = 0
+            for counts, _, _ in blocks():
+                ends = seen + np.cumsum(counts)
+                seen = int(ends[-1]) if ends.size else seen
+                yield ends
+
+        self.writer.write_numpy_chunks(f"{folder}/indptr.npy", np.int64, (num_src + 1,), pointer())
+        self.writer.write_numpy_chunks(f"{folder}/indices.npy", np.int64, (total,), (d for _, d, _ in blocks()))
+        if has_time:
+            self.writer.write_numpy_chunks(f"{folder}/time.npy", np.int64, (total,), (t for _, _, t in blocks()))
+
+    def _node_times(self, table: str, num_nodes: int) -> None:
+        from pyspark.sql import functions as F
+
+        name = node_time_file(table)
+        if table not in self.parts:
+            self._copy(name)
+            return
+        n0 = self.before[table]
+        frame = self.new_nodes(table).select(F.col(NODE).alias("node"), TIME)
+        with SortedOutput(self.ctx.staging, self.writer, f"time-{table}", frame, ["node"], num_nodes - n0) as out, \
+                NpySlices(self.earlier.artifact, name) as old:
+            batches = checked_nodes(out.batches(["node", TIME]), "node", num_nodes, f"nodes of {table}", n0)
+            self.writer.write_numpy_chunks(name, np.int64, (num_nodes,),
+                                           chain(old.chunks(), (int64_values(b.column(1), INT64_MIN)
+                                                                for b in batches)))
 
 
 def graph_inputs(schema: GraphSchema, tables: Mapping[str, IngestedTable],
@@ -265,6 +500,42 @@ def edges_in_context(ctx: JobContext, schema: GraphSchema, tables: Mapping[str, 
             job.run()
         finally:
             job.release()
+        writer.metadata["build"] = {**job.work, "appended_to": None, "links_rebuilt": sorted(writer.metadata["links"])}
+    return GraphArtifact.open(ctx.artifacts, output)
+
+
+def append_edges_in_context(ctx: JobContext, schema: GraphSchema, tables: Mapping[str, IngestedTable],
+                            indexes: Mapping[str, NodeIndex], output: str, earlier: GraphArtifact,
+                            parts: Mapping[str, list[str]]) -> GraphArtifact:
+    """The graph of tables of which those in ``parts`` gained rows after the versions ``earlier`` was made
+    from (see :class:`_AppendGraphJob`); the result equals :func:`edges_in_context`'s.
+
+    Args:
+        ctx: the open job context.
+        schema: the schema ``earlier`` was made with.
+        tables, indexes: the new table versions and their node indexes (earlier nodes keep their indices).
+        output: the new graph artifact's URI.
+        earlier: the graph of the previous table versions.
+        parts: appended table -> its data parts after the previous version's.
+
+    Returns:
+        The committed graph; its metadata's ``build`` says what was joined, copied and rebuilt.
+    """
+    inputs = {**graph_inputs(schema, tables, indexes),
+              "appended_to": {"uri": earlier.uri, "hash": earlier.manifest.content_hash}}
+    found = ctx.artifacts.find(output, inputs)
+    if found is not None:
+        return GraphArtifact(found)
+    for name in schema.tables:
+        indexes[name].check_table(tables[name])
+    before = {t: earlier.num_nodes(t) for t in schema.tables}
+    with ctx.artifacts.writer(output, producer=PRODUCER, inputs=inputs) as writer:
+        job = _AppendGraphJob(ctx, schema, tables, indexes, writer, earlier=earlier, before=before, parts=parts)
+        try:
+            job.run()
+        finally:
+            job.release()
+        writer.metadata["build"] = {**job.work, "appended_to": earlier.uri, "links_rebuilt": sorted(job.rebuilt)}
     return GraphArtifact.open(ctx.artifacts, output)
 
 

@@ -17,8 +17,11 @@ The metadata is the feature format's (``format``, ``format_version``, ``table``,
 
 from __future__ import annotations
 
+import copy
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +37,14 @@ from data_engine.artifact_formats.features import (
 )
 from data_engine.ingest.tables import IngestedTable
 from data_engine.materialize.context import JobContext, job_context
-from data_engine.materialize.encoders import ENCODERS, ColumnEncoder, MulticategoricalEncoder, build_vocabularies
+from data_engine.materialize.encoders import (
+    ENCODERS,
+    OTHER,
+    ColumnEncoder,
+    MulticategoricalEncoder,
+    Vocabulary,
+    build_vocabularies,
+)
 from data_engine.materialize.errors import MaterializeError
 from data_engine.materialize.node_index import NodeIndex, node_rows
 from data_engine.materialize.rows import NODE, as_schema, feature_columns, open_tables, time_seconds
@@ -43,6 +53,7 @@ from data_engine.materialize.streaming import (
     checked_nodes,
     dense_block,
     int64_values,
+    NpySlices,
     RaggedOffsets,
     ragged_values,
 )
@@ -86,6 +97,10 @@ class FeatureOptions:
 
 class _FeatureJob:
     """Encodes one table into an open artifact writer."""
+
+    #: nodes before this one come from :attr:`earlier` (appends); the job encodes the rest
+    start = 0
+    earlier: FeatureArtifact | None = None
 
     def __init__(self, ctx: JobContext, schema: GraphSchema, table: IngestedTable, index: NodeIndex,
                  options: FeatureOptions, writer: ArtifactWriter) -> None:
@@ -152,39 +167,145 @@ class _FeatureJob:
         return metadata
 
     def _write_blocks(self, out: SortedOutput, n: int, has_time: bool) -> None:
+        with ExitStack() as stack:
+            self._write_blocks_after(out, n, has_time, stack)
+
+    def _earlier(self, name: str, stack: ExitStack) -> Iterator[np.ndarray]:
+        """The chunks of the earlier artifact's file ``name`` (nothing when there is none)."""
+        if self.earlier is None:
+            return iter(())
+        return stack.enter_context(NpySlices(self.earlier.artifact, name)).chunks()
+
+    def _write_blocks_after(self, out: SortedOutput, n: int, has_time: bool, stack: ExitStack) -> None:
         name = f"features of {self.table.name}"
 
         def batches(columns: list[str]):
-            return checked_nodes(out.batches(["node", *columns]), "node", n, name)
+            return checked_nodes(out.batches(["node", *columns]), "node", n, name, self.start)
 
         for group, dtype in _DTYPES.items():
             encoders = self._group(group)
             if encoders:
                 aliases = [e.alias for e in encoders]
                 chunks = dense_block(batches(aliases), aliases, encoders[0].convert, dtype)
-                self.writer.write_numpy_chunks(f"{group}.npy", dtype, (n, len(encoders)), chunks)
+                self.writer.write_numpy_chunks(f"{group}.npy", dtype, (n, len(encoders)),
+                                               chain(self._earlier(f"{group}.npy", stack), chunks))
         lists = [e.alias for e in self._group("multicategorical")]
         if lists:
-            offsets = RaggedOffsets(batches(lists), lists)
-            self.writer.write_numpy_chunks("multicategorical_offsets.npy", np.int64, (n * len(lists) + 1,), offsets)
+            total = 0
+            earlier_offsets = self._earlier("multicategorical_offsets.npy", stack)
+            if self.earlier is not None:
+                with NpySlices(self.earlier.artifact, "multicategorical_offsets.npy") as old:
+                    total = int(old.read(len(old) - 1, len(old))[0])
+            offsets = RaggedOffsets(batches(lists), lists, total=total, leading=self.earlier is None)
+            self.writer.write_numpy_chunks("multicategorical_offsets.npy", np.int64, (n * len(lists) + 1,),
+                                           chain(earlier_offsets, offsets))
             self.writer.write_numpy_chunks("multicategorical_values.npy", np.int32, (offsets.total,),
-                                           ragged_values(batches(lists), lists))
+                                           chain(self._earlier("multicategorical_values.npy", stack),
+                                                 ragged_values(batches(lists), lists)))
         texts = self._group("text")
         if texts:
             self._write_text(batches([e.alias for e in texts]), texts)
         if has_time:
             self.writer.write_numpy_chunks("time.npy", np.int64, (n,),
-                                           (int64_values(b.column(_TIME), TIMESTAMP_NULL)
-                                            for b in batches([_TIME])))
+                                           chain(self._earlier("time.npy", stack),
+                                                 (int64_values(b.column(_TIME), TIMESTAMP_NULL)
+                                                  for b in batches([_TIME]))))
 
     def _write_text(self, batches, encoders: list[ColumnEncoder]) -> None:
         # The artifact writer takes whole Arrow tables; text is streamed into the file and recorded after.
         schema = pa.schema([(e.name, pa.string()) for e in encoders])
         uri = self.writer.file_uri(TEXT_FILE)
         with self.ctx.staging.store_for(uri).open_output(uri) as stream, ipc.new_file(stream, schema) as sink:
+            if self.earlier is not None:
+                old_uri = self.earlier.artifact.file_uri(TEXT_FILE)
+                with self.earlier.artifact.store.open_input(old_uri) as old_stream:
+                    old = ipc.open_file(old_stream)
+                    for i in range(old.num_record_batches):
+                        sink.write_batch(old.get_batch(i))
             for batch in batches:
                 sink.write_batch(pa.record_batch([e.convert(batch.column(e.alias)) for e in encoders], schema=schema))
         self.writer.add_existing(TEXT_FILE, kind="arrow")
+
+
+class _AppendFeatureJob(_FeatureJob):
+    """Extends an earlier feature artifact of the table with the rows of the nodes numbered after it.
+
+    The earlier blocks are copied; only the new nodes' rows (read from the appended data parts) are
+    encoded, with the earlier vocabularies, so every earlier code keeps its meaning. A value that a
+    vocabulary lacks is encoded as its :data:`OTHER` entry, which is appended to the vocabulary when it had
+    none. Statistics and vocabularies stay those of the earlier build (``statistics_rows`` says of how many
+    rows); a full build recomputes them from every row.
+    """
+
+    def __init__(self, *args, earlier: FeatureArtifact, parts: list[str]) -> None:
+        super().__init__(*args)
+        self.earlier, self.parts, self.start = earlier, parts, earlier.num_rows
+        expected = {g: [e.name for e in self._group(g)] for g in GROUPS}
+        if expected != earlier.columns:
+            raise MaterializeError(f"{earlier.artifact.uri}: its columns {earlier.columns} are not the table's "
+                                   f"feature columns {expected}")
+
+    def run(self) -> dict[str, Any]:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from data_engine.spark_session import col
+
+        n = self.index.num_nodes
+        nodes = node_rows(self.ctx.spark, self.ctx.staging, self.table, self.index, self.parts)
+        needed = [e.name for e in self.encoders] + ([self.spec.time_column] if self.spec.time_column else [])
+        nodes = (nodes.where(F.col(NODE) >= self.start).select(NODE, *[col(c) for c in dict.fromkeys(needed)])
+                 .persist(StorageLevel.MEMORY_AND_DISK))
+        try:
+            return self._append(nodes, n)
+        finally:
+            nodes.unpersist()
+
+    def _append(self, nodes, n: int) -> dict[str, Any]:
+        from pyspark.sql import functions as F
+
+        stats = copy.deepcopy(self.earlier.stats)
+        vocabularies = {k: list(v) for k, v in self.earlier.vocabularies.items()}
+        tentative = []  # encoders whose vocabulary has no OTHER entry yet: unseen values get the next code
+        for e in self._group("categorical") + self._group("multicategorical"):
+            values, other = vocabularies[e.name], stats[e.name].get("other_code")
+            counts = list(stats[e.name].get("counts") or [])
+            if other is None:
+                e.vocabulary = Vocabulary(values + [OTHER], counts + [0], other_code=len(values))
+                tentative.append(e)
+            else:
+                e.vocabulary = Vocabulary(values, counts, other_code=other)
+        if tentative:
+            def unseen(e) -> "F.Column":
+                code = F.lit(e.vocabulary.other_code)
+                if e.group == "categorical":
+                    return F.sum((e.encoded() == code).cast("long"))
+                return F.sum(F.coalesce(F.size(F.filter(e.encoded(), lambda x: x == code)), F.lit(0)))
+
+            row = nodes.agg(*[unseen(e).alias(e.alias) for e in tentative]).first().asDict()
+            for e in tentative:
+                if row[e.alias]:
+                    vocabularies[e.name] = e.vocabulary.values
+                    stats[e.name].update({"cardinality": len(e.vocabulary.values), "other_code": e.vocabulary.other_code,
+                                          "counts": e.vocabulary.counts,
+                                          "distinct": stats[e.name].get("distinct", stats[e.name]["cardinality"])})
+        time = time_seconds(self.spec, self.table)
+        encoded = nodes.select(F.col(NODE).alias("node"), *[e.encoded().alias(e.alias) for e in self.encoders],
+                               *([time.alias(_TIME)] if time is not None else []))
+        with SortedOutput(self.ctx.staging, self.writer, "features", encoded, ["node"], n - self.start) as out:
+            self._write_blocks(out, n, time is not None)
+        if vocabularies:
+            self.writer.write_json(VOCABULARIES_FILE, vocabularies)
+        before = self.earlier.artifact.manifest.metadata
+        metadata = {
+            **{k: before[k] for k in ("format", "format_version", "table", "columns", "time_column")},
+            "num_rows": n, "stats": stats, "node_index": self.index.uri,
+            "max_categories": self.options.max_categories,
+            "statistics_rows": int(before.get("statistics_rows", before["num_rows"])),
+            "appended": {"previous": self.earlier.artifact.uri, "rows": self.start, "new_rows": n - self.start},
+        }
+        self.writer.metadata.update(metadata)
+        return metadata
 
 
 def feature_inputs(schema: GraphSchema, table: IngestedTable, index: NodeIndex, options: FeatureOptions
@@ -198,16 +319,28 @@ def feature_inputs(schema: GraphSchema, table: IngestedTable, index: NodeIndex, 
 
 
 def features_in_context(ctx: JobContext, schema: GraphSchema, table: IngestedTable, index: NodeIndex, output: str,
-                        options: FeatureOptions | None = None) -> FeatureArtifact:
-    """:func:`materialize_features` inside an open job context, with the table and index already open."""
+                        options: FeatureOptions | None = None, *, earlier: FeatureArtifact | None = None,
+                        appended_parts: list[str] | None = None) -> FeatureArtifact:
+    """:func:`materialize_features` inside an open job context, with the table and index already open.
+
+    Args:
+        earlier: the feature artifact of the table's previous version, whose rows are the first
+            ``earlier.num_rows`` nodes of ``index``; with ``appended_parts`` (the data parts holding every
+            row after the previous version's), only the new nodes are encoded (see :class:`_AppendFeatureJob`).
+    """
     options = options or FeatureOptions()
     inputs = feature_inputs(schema, table, index, options)
+    if earlier is not None and appended_parts is not None:
+        inputs["appended_to"] = {"uri": earlier.artifact.uri, "hash": earlier.manifest.content_hash}
     found = ctx.artifacts.find(output, inputs)
     if found is not None:
         return FeatureArtifact(found)
     index.check_table(table)
     with ctx.artifacts.writer(output, producer=PRODUCER, inputs=inputs) as writer:
-        _FeatureJob(ctx, schema, table, index, options, writer).run()
+        if "appended_to" in inputs:
+            _AppendFeatureJob(ctx, schema, table, index, options, writer, earlier=earlier, parts=appended_parts).run()
+        else:
+            _FeatureJob(ctx, schema, table, index, options, writer).run()
     return FeatureArtifact.open(ctx.artifacts, output)
 
 

@@ -192,8 +192,12 @@ class NodeIndex:
             raise MaterializeError(f"node index {self.uri} was made for {self.table_uri}, not for {table.uri}")
 
 
-def node_rows(spark: "SparkSession", staging: Staging, table: IngestedTable, index: NodeIndex) -> "DataFrame":
+def node_rows(spark: "SparkSession", staging: Staging, table: IngestedTable, index: NodeIndex,
+              parts: list[str] | None = None) -> "DataFrame":
     """The rows of ``table`` that are nodes, with their row id (:data:`ROW`) and node index (:data:`NODE`).
+
+    Args:
+        parts: only rows of these data parts (see :func:`~data_engine.materialize.rows.rows_frame`).
 
     Raises:
         MaterializeError: the index was made for another version of the table.
@@ -201,7 +205,7 @@ def node_rows(spark: "SparkSession", staging: Staging, table: IngestedTable, ind
     from pyspark.sql import functions as F
 
     index.check_table(table)
-    rows = rows_frame(spark, staging, table)
+    rows = rows_frame(spark, staging, table, parts)
     if index.metadata["nodes_are_rows"]:  # no key, or unique keys in every row: no join needed
         return rows.withColumn(NODE, F.col(ROW))
     nodes = index.frame(spark, staging).where(F.col("row").isNotNull()).select(
@@ -333,6 +337,47 @@ class _IndexJob:
                                 "duplicate_rows": kept_rows + numbering.keyed - present - new_nodes,
                                 "new_nodes": new_nodes})
 
+    def append(self, writer: ArtifactWriter, previous: NodeIndex, parts: list[str]) -> None:
+        """Index a table whose data parts ``parts`` were appended after the rows ``previous`` indexed.
+
+        Only the new parts are read (plus the previous index's keys, to tell new keys from repeated ones);
+        the previous index rows are copied. The result equals :meth:`run`'s on the whole table.
+        """
+        from pyspark.sql import functions as F
+
+        from data_engine.spark_session import col
+
+        if self.key is None:
+            self._rows_index(writer, previous)
+        else:
+            firsts = (rows_frame(self.ctx.spark, self.ctx.staging, self.table, parts)
+                      .select(col(self.key).alias(KEY), ROW)
+                      .groupBy(KEY).agg(F.min(ROW).alias(ROW), F.count(F.lit(1)).alias("n")))
+            new_rows = sum(int(self.table.artifact.manifest.file(p).rows or 0) for p in parts)
+            n0 = previous.num_nodes
+            with SortedOutput(self.ctx.staging, writer, "new", self._new_keys(firsts, previous), [ROW],
+                              new_rows) as new:
+                schema = pa.schema([("node", pa.int64()), (KEY, new.arrow_schema.field(KEY).type),
+                                    ("row", pa.int64())])
+                old = (pa.record_batch([b.column(0), b.column(1).cast(schema.field(KEY).type), b.column(2)],
+                                       schema=schema) for b in previous.iter_batches())
+                numbering = _Numbering(n0, schema)
+                writer.write_batches(INDEX_FILE, schema, chain(old, numbering(new.batches())))
+            new_nodes = numbering.next - n0
+            before = previous.metadata
+            # Every new row with a key starts a new node or repeats a key (old or new).
+            writer.metadata.update({
+                "num_nodes": numbering.next, "key_dtype": self.table.dtypes[self.key],
+                "nodes_are_rows": bool(before["nodes_are_rows"] and numbering.identity
+                                       and numbering.next == self.table.rows),
+                "null_keys": int(before["null_keys"]) + numbering.null_keys,
+                "duplicate_rows": int(before["duplicate_rows"]) + new_rows - numbering.null_keys - new_nodes,
+                "new_nodes": new_nodes})
+        writer.metadata.update({"format": FORMAT, "format_version": FORMAT_VERSION, "table": self.table.name,
+                                "key_column": self.key, "table_uri": self.table.uri,
+                                "table_hash": self.table.artifact.manifest.content_hash,
+                                "table_rows": self.table.rows, "previous": previous.uri})
+
     def _old_keys(self, firsts: "DataFrame", previous: NodeIndex) -> "DataFrame":
         """The previous nodes with their first row in this table version (null when the key is gone)."""
         from pyspark.sql import functions as F
@@ -406,8 +451,14 @@ def _index(table_uri: str, output: str, primary_key: Any, previous_uri: str | No
 
 
 def index_in_context(ctx: JobContext, table: IngestedTable, output: str, *, primary_key: Any = FROM_TABLE,
-                     previous: NodeIndex | None = None) -> NodeIndex:
-    """:func:`build_node_index` / :func:`update_node_index` inside an open job context."""
+                     previous: NodeIndex | None = None, appended_parts: list[str] | None = None) -> NodeIndex:
+    """:func:`build_node_index` / :func:`update_node_index` inside an open job context.
+
+    Args:
+        appended_parts: with ``previous``, the data parts of ``table`` that hold every row after the ones
+            ``previous`` indexed (the earlier parts unchanged before them): only those parts are read.
+            The index is the same as without them.
+    """
     key = _resolve_key(table, primary_key)
     if previous is not None and previous.uri == output:
         raise MaterializeError(f"an updated node index needs a new URI, not the previous one ({output})")
@@ -419,5 +470,8 @@ def index_in_context(ctx: JobContext, table: IngestedTable, output: str, *, prim
         raise MaterializeError(f"node index {previous.uri} is keyed by {previous.key_column!r}, the table "
                                f"{table.name} by {key!r}")
     with ctx.artifacts.writer(output, producer=PRODUCER, inputs=inputs) as writer:
-        _IndexJob(ctx, table, key).run(writer, previous)
+        if previous is not None and appended_parts is not None:
+            _IndexJob(ctx, table, key).append(writer, previous, appended_parts)
+        else:
+            _IndexJob(ctx, table, key).run(writer, previous)
     return NodeIndex(ctx.artifacts.open(output))

@@ -93,12 +93,24 @@ def part_offsets(table: IngestedTable) -> dict[str, int]:
     return offsets
 
 
-def rows_frame(spark: "SparkSession", staging: Staging, table: IngestedTable) -> "DataFrame":
-    """The table's rows with their row id in column :data:`ROW` (int64)."""
+def rows_frame(spark: "SparkSession", staging: Staging, table: IngestedTable,
+               parts: list[str] | None = None) -> "DataFrame":
+    """The table's rows with their row id in column :data:`ROW` (int64).
+
+    Args:
+        spark, staging: the job's handles.
+        table: the table.
+        parts: only the rows of these data parts (names from ``table.data_files``; Spark reads no other part).
+    """
     from pyspark.sql import functions as F
 
     offsets = part_offsets(table)
-    frame = table.dataframe(spark, staging)
+    if parts is not None:
+        frame = spark.read.parquet(*staging.artifact_paths(table.artifact, parts)) if parts else None
+        if frame is None:  # no part: an empty frame with the table's columns
+            frame = table.dataframe(spark, staging).limit(0)
+    else:
+        frame = table.dataframe(spark, staging)
     if not offsets:
         return frame.withColumn(ROW, F.lit(None).cast("long"))
     pairs = [x for name, offset in offsets.items() for x in (F.lit(name), F.lit(offset))]

@@ -48,22 +48,23 @@ def row_pointer(sources: Iterable[np.ndarray], num_src: int, name: str) -> Itera
         yield np.full(min(num_src + 1, lo + _SPAN) - lo, seen, dtype=np.int64)
 
 
-def checked_nodes(batches: Iterable[pa.RecordBatch], node_column: str, num_nodes: int, name: str
-                  ) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, checking that their node column counts 0, 1, 2... up to ``num_nodes``.
+def checked_nodes(batches: Iterable[pa.RecordBatch], node_column: str, num_nodes: int, name: str,
+                  start: int = 0) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, checking that their node column counts ``start``, ``start + 1``... up to
+    ``num_nodes``.
 
     Raises:
         MaterializeError: a node is missing, repeated or out of order.
     """
-    expected = 0
+    expected = start
     for batch in batches:
         nodes = batch.column(node_column).to_numpy(zero_copy_only=False)
         if nodes.size and (nodes[0] != expected or np.any(np.diff(nodes) != 1)):
-            raise MaterializeError(f"{name}: node rows are not the dense sequence 0..{num_nodes - 1}")
+            raise MaterializeError(f"{name}: node rows are not the dense sequence {start}..{num_nodes - 1}")
         expected += nodes.size
         yield batch
     if expected != num_nodes:
-        raise MaterializeError(f"{name}: {expected} node rows, expected {num_nodes}")
+        raise MaterializeError(f"{name}: {expected - start} node rows, expected {num_nodes - start}")
 
 
 def dense_block(batches: Iterable[pa.RecordBatch], columns: Sequence[str],
@@ -87,12 +88,15 @@ class RaggedOffsets:
     """Iterates the offsets of the row-major ragged layout (``rows * len(columns) + 1`` entries) of list
     columns; :attr:`total` is the number of values once iterated."""
 
-    def __init__(self, batches: Iterable[pa.RecordBatch], columns: Sequence[str]) -> None:
+    def __init__(self, batches: Iterable[pa.RecordBatch], columns: Sequence[str], total: int = 0,
+                 leading: bool = True) -> None:
+        # ``total``/``leading``: continue the offsets of earlier rows that end at ``total`` (no leading entry)
         self._batches, self._columns = batches, columns
-        self.total = 0
+        self.total, self._leading = total, leading
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        yield np.zeros(1, dtype=np.int64)
+        if self._leading:
+            yield np.full(1, self.total, dtype=np.int64)
         for batch in self._batches:
             ends = self.total + np.cumsum(_lengths(batch, self._columns).reshape(-1))
             if ends.size:
@@ -116,3 +120,50 @@ def ragged_values(batches: Iterable[pa.RecordBatch], columns: Sequence[str]) -> 
             first = np.cumsum(lengths[:, c]) - lengths[:, c]
             out[starts[rows, c] + np.arange(values.size) - first[rows]] = values
         yield out
+
+
+class NpySlices:
+    """Reads row ranges of a ``.npy`` file of a committed artifact without loading the whole file
+    (seeks in the object, so it works the same on local folders and S3).
+
+    Args:
+        artifact: the artifact.
+        name: the ``.npy`` file's name in it.
+    """
+
+    def __init__(self, artifact, name: str) -> None:
+        self._stream = artifact.store.open_input(artifact.file_uri(name))
+        version = np.lib.format.read_magic(self._stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(self._stream)
+        if fortran:
+            raise MaterializeError(f"{artifact.uri}/{name}: Fortran-ordered arrays are not read in slices")
+        self.shape, self.dtype, self._offset = tuple(shape), np.dtype(dtype), self._stream.tell()
+        self._row = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (clipped to the array)."""
+        start, stop = max(0, start), min(stop, self.shape[0])
+        if stop <= start:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        self._stream.seek(self._offset + start * self._row)
+        data = self._stream.read((stop - start) * self._row)
+        return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
+
+    def chunks(self, start: int = 0, stop: int | None = None, rows: int = 1 << 20) -> Iterator[np.ndarray]:
+        """Rows ``start`` to ``stop`` (default: the end) in chunks of at most ``rows`` rows."""
+        stop = self.shape[0] if stop is None else min(stop, self.shape[0])
+        for lo in range(start, stop, rows):
+            yield self.read(lo, min(stop, lo + rows))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> "NpySlices":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
