@@ -37,6 +37,36 @@ from torch_frame.nn.encoder.stype_encoder import (
 __all__ = ["TableSpec", "NodeBatch", "TableEncoder", "calendar_parts", "TIMESTAMP_NULL"]
 
 TIMESTAMP_NULL = -(2**63)
+#: Vocabulary entries a model keeps per column (codes past ``max_categories`` share one slot anyway).
+KEPT_VOCABULARY = 65_536
+
+
+def _vocab_key(value: Any) -> Any:
+    # JSON round trips turn tuples into lists; compare values by a hashable form.
+    return tuple(value) if isinstance(value, list) else value
+
+
+class CodeRemap(nn.Module):
+    """Translates the codes of each column through a lookup table (a value unknown to the model -> -1)."""
+
+    def __init__(self, tables: list[list[int]]) -> None:
+        super().__init__()
+        lengths = [len(t) for t in tables]
+        offsets = [0]
+        for n in lengths[:-1]:
+            offsets.append(offsets[-1] + n)
+        flat = [code for table in tables for code in table] or [-1]
+        self.register_buffer("flat", torch.tensor(flat, dtype=torch.long), persistent=False)
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
+        self.register_buffer("lengths", torch.tensor(lengths, dtype=torch.long), persistent=False)
+
+    def forward(self, codes: Tensor, columns: Tensor) -> Tensor:
+        """``codes`` of the given ``columns`` (same shape, or broadcastable) in the model's codes."""
+        codes = codes.to(torch.long)
+        lengths = self.lengths[columns]
+        valid = (codes >= 0) & (codes < lengths)
+        index = torch.where(valid, codes + self.offsets[columns], torch.zeros_like(codes))
+        return torch.where(valid, self.flat[index], torch.where(codes < 0, codes, torch.full_like(codes, -1)))
 _DAY = 86_400.0
 NUMERIC_CLIP = 8.0
 
@@ -54,6 +84,10 @@ class TableSpec:
         year_min: smallest year per timestamp column; median: median value per timestamp column (seconds).
         hidden: columns the model reads as always missing (a static query's label columns), whatever the
             data holds.
+        vocabularies: per categorical and multicategorical column, the values its codes stood for when the
+            model was trained (the first :data:`KEPT_VOCABULARY` at most: beyond, codes share one slot), so
+            the model reads features materialized later, with other codes, the same way
+            (:meth:`code_remap`).
     """
 
     table: str
@@ -69,6 +103,7 @@ class TableSpec:
     year_min: list[int] = field(default_factory=list)
     median: list[int] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)
+    vocabularies: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def from_info(cls, info: Any) -> "TableSpec":
@@ -89,6 +124,8 @@ class TableSpec:
             spec.std.append(float(std) if std is not None and math.isfinite(std) and std > 0 else 1.0)
         spec.cardinality = [len(info.vocabularies.get(c, [])) for c in spec.categorical]
         spec.multi_cardinality = [len(info.vocabularies.get(c, [])) for c in spec.multicategorical]
+        spec.vocabularies = {c: list(info.vocabularies.get(c, []))[:KEPT_VOCABULARY]
+                             for c in (*spec.categorical, *spec.multicategorical)}
         for c in spec.timestamp:
             years = stat(c).get("year_range")
             spec.year_min.append(int(years[0]) if years else 1970)
@@ -103,6 +140,30 @@ class TableSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def code_remap(self, current: dict[str, list[Any]]) -> dict[str, list[int]]:
+        """How the codes of features materialized with ``current`` vocabularies map to the model's codes.
+
+        Args:
+            current: column -> the vocabulary of the features the model is applied to.
+
+        Returns:
+            column -> for each current code, the model's code of the same value, or -1 for a value the model
+            never saw; only the columns whose codes differ (empty: the features read as they are). A model
+            saved without vocabularies gets no remapping.
+        """
+        remaps = {}
+        for column in (*self.categorical, *self.multicategorical):
+            trained = self.vocabularies.get(column)
+            if trained is None:
+                continue
+            now = list(current.get(column, []))
+            if [_vocab_key(v) for v in now[:KEPT_VOCABULARY]] == [_vocab_key(v) for v in trained] and (
+                    len(now) == len(trained) or len(trained) >= KEPT_VOCABULARY):
+                continue
+            position = {_vocab_key(v): i for i, v in enumerate(trained)}
+            remaps[column] = [position.get(_vocab_key(v), -1) for v in now]
+        return remaps
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TableSpec":
@@ -215,9 +276,12 @@ class CategoricalColumns(nn.Module):
         self.register_buffer("last", torch.tensor([s - 1 for s in sizes], dtype=torch.long))
         stats = [{StatType.COUNT: (list(range(s)), [1] * s)} for s in sizes]
         self.embedding = EmbeddingEncoder(channels, stats, stype.categorical)
+        self.remap: CodeRemap | None = None
 
     def forward(self, codes: Tensor) -> Tensor:
         codes = codes.to(torch.long)
+        if self.remap is not None:
+            codes = self.remap(codes, torch.arange(codes.shape[1], device=codes.device).expand_as(codes))
         capped = torch.minimum(codes, self.last)
         return self.embedding(torch.where(codes < 0, codes, capped))
 
@@ -231,9 +295,17 @@ class MultiCategoricalColumns(nn.Module):
         sizes = [max(1, min(c, max_categories + 1)) for c in cardinality]
         stats = [{StatType.MULTI_COUNT: (list(range(s)), [1] * s)} for s in sizes]
         self.embedding = MultiCategoricalEmbeddingEncoder(channels, stats, stype.multicategorical, mode="mean")
+        self.register_buffer("last", torch.tensor([s - 1 for s in sizes], dtype=torch.long), persistent=False)
+        self.remap: CodeRemap | None = None
 
     def forward(self, x: MultiNestedTensor) -> Tensor:
-        values = x.values.to(torch.long).clamp(max=self.cap)
+        values = x.values.to(torch.long)
+        columns = _value_columns(x.offset[1:] - x.offset[:-1], int(x.num_cols))
+        if self.remap is not None:
+            values = self.remap(values, columns)
+        # A value the model never saw (or past its vocabulary) counts as the column's last slot.
+        last = self.last[columns]
+        values = torch.where((values < 0) | (values > last), last, values).clamp(max=self.cap)
         return self.embedding(MultiNestedTensor(num_rows=x.num_rows, num_cols=x.num_cols, values=values,
                                                 offset=x.offset))
 
@@ -307,6 +379,25 @@ class TableEncoder(nn.Module):
         self.column_norm = nn.LayerNorm(channels) if width else None
         self.project = nn.Linear(width * channels, channels) if width else None
         self.table_embedding = nn.Parameter(torch.randn(channels) * 0.1)
+
+    def read_codes_of(self, vocabularies: dict[str, list[Any]]) -> list[str]:
+        """Read categorical codes made with ``vocabularies`` (features materialized after training) as the
+        codes of the same values when the model was trained.
+
+        Returns:
+            The columns whose codes are translated.
+        """
+        remaps = self.spec.code_remap(vocabularies)
+        for module, columns in ((self.categorical, self.spec.categorical),
+                                (self.multicategorical, self.spec.multicategorical)):
+            if module is None:
+                continue
+            if any(c in remaps for c in columns):
+                identity = {c: list(range(len(vocabularies.get(c, [])))) for c in columns}
+                module.remap = CodeRemap([remaps.get(c, identity[c]) for c in columns]).to(module.last.device)
+            else:
+                module.remap = None
+        return sorted(remaps)
 
     def forward(self, nodes: NodeBatch, anchor: Tensor) -> Tensor:
         """Encode ``nodes``.

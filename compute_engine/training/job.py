@@ -401,6 +401,7 @@ def run_predict_job(spec: JobSpec, *, store: ObjectStore) -> GNNJobResult:
 
     _threads(spec)
     stores = open_stores(spec, store)
+    _read_codes_of(model, stores)
     task = Task(model.spec.task_type, model.spec.entity_type, num_classes=model.spec.num_classes,
                 horizon=model.spec.horizon, target_type=model.spec.target_type, k=model.spec.k)
     nodes = _index(spec, store, table.entity_table).lookup(table.table.column(table.entity_column))
@@ -446,6 +447,18 @@ def run_predict_job(spec: JobSpec, *, store: ObjectStore) -> GNNJobResult:
                                     "anchor_time": _anchor_iso(anchors), "classes": classes})
     log.info("wrote %d predictions to %s", stats["rows"], writer.uri)
     return GNNJobResult(writer.uri, {}, {"predicted": stats["rows"]}, reused=False)
+
+
+def _read_codes_of(model: Any, stores: Stores) -> None:
+    """Let the model read the categorical codes of features materialized after it was trained (new data can
+    reorder a vocabulary, which is sorted by frequency) as the codes it learnt."""
+    for table, encoder in model.encoders.items():
+        if not stores.has_features(table):
+            continue
+        changed = encoder.read_codes_of(stores.features.table_info(table).vocabularies)
+        if changed:
+            log.info("table %s: categorical codes of %s translated to the model's vocabularies", table,
+                     ", ".join(changed))
 
 
 def _anchor_iso(anchors: np.ndarray) -> str | None:

@@ -139,3 +139,51 @@ def test_age_encoding_orders_recency_and_flags_static_nodes():
     static = encoder(anchor, None)
     timed = encoder(anchor, torch.tensor([100_000, 0]))
     assert static.shape == timed.shape == (2, 4) and not torch.allclose(timed[0], timed[1])
+
+
+def _recoded(codes: torch.Tensor, old: list, new: list) -> torch.Tensor:
+    """The same values' codes under the vocabulary ``new`` (-1 stays -1)."""
+    where = {v: i for i, v in enumerate(new)}
+    return torch.tensor([[where[old[c]] if c >= 0 else -1 for c in row] for row in codes.tolist()], dtype=codes.dtype)
+
+
+def test_features_recoded_by_a_later_materialization_read_as_the_trained_values(features):
+    torch.manual_seed(0)
+    info = features.table_info("customers")
+    spec = TableSpec.from_info(info)
+    encoder = TableEncoder(spec, 8)
+    old = list(info.vocabularies["country"])
+    assert spec.vocabularies["country"] == old
+    assert spec.code_remap(dict(info.vocabularies)) == {}  # same vocabularies: codes read as they are
+    # New rows made a new value the most frequent one and reordered the rest.
+    new = ["atlantis", *reversed(old)]
+    codes = torch.tensor([[c] for c in range(len(old))] + [[-1]], dtype=torch.int32)
+    before = encoder.categorical(codes)
+    assert set(encoder.read_codes_of({**info.vocabularies, "country": new})) == {"country"}
+    after = encoder.categorical(_recoded(codes, old, new))
+    assert torch.equal(before, after)
+    # A value the model never saw reads as missing.
+    unseen = encoder.categorical(torch.tensor([[0]], dtype=torch.int32))
+    assert torch.equal(unseen, before[-1:])
+    encoder.read_codes_of(dict(info.vocabularies))
+    assert encoder.categorical.remap is None
+
+
+def test_multicategorical_bags_are_recoded_too(features):
+    torch.manual_seed(0)
+    info = features.table_info("customers")
+    spec = TableSpec.from_info(info)
+    encoder = TableEncoder(spec, 8)
+    rows = torch.arange(40)
+    nodes = _nodes(features, "customers", rows)
+    before = encoder.multicategorical(nodes.multicategorical)
+    old = list(info.vocabularies["interests"])
+    new = list(reversed(old))
+    encoder.read_codes_of({**info.vocabularies, "interests": new})
+    bags = nodes.multicategorical
+    values = torch.tensor([new.index(old[v]) for v in bags.values.tolist()], dtype=bags.values.dtype)
+    from torch_frame.data import MultiNestedTensor
+
+    recoded = MultiNestedTensor(num_rows=bags.num_rows, num_cols=bags.num_cols, values=values, offset=bags.offset)
+    assert torch.allclose(encoder.multicategorical(recoded), before)
+    assert TableSpec.from_dict(spec.to_dict()).code_remap({"interests": new}) != {}
