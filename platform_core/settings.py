@@ -114,6 +114,27 @@ class Settings(BaseSettings):
             raise ValueError(f"database_url: expected sqlite:/// or postgresql://, got {self.database_url!r}")
         return self
 
+    def to_environment(self) -> dict[str, str | None]:
+        """Every setting as the ``PQ_*`` variable that :func:`load_settings` reads back to the same value
+        (what a child process needs to see this platform).
+
+        Returns:
+            Variable name -> value text, or None for an unset setting (a child must not inherit one).
+        """
+        out: dict[str, str | None] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                text = None
+            elif isinstance(value, Enum):
+                text = str(value.value)
+            elif isinstance(value, list):
+                text = os.pathsep.join(str(item) for item in value)
+            else:
+                text = str(value)
+            out[_env_name(name)] = text
+        return out
+
     # Folders derived from home; processes create them when they need them.
     @property
     def run_dir(self) -> Path:

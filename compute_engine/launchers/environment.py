@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from pathlib import Path
-
 from platform_core.settings import ENV_PREFIX, Settings
 
 __all__ = ["settings_environment", "SECRET_SETTINGS", "env_name"]
@@ -18,14 +15,6 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-def _text(value: object) -> str:
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
 def settings_environment(settings: Settings, *, exclude: tuple[str, ...] = ()) -> dict[str, str | None]:
     """Every setting as its ``PQ_*`` variable.
 
@@ -36,10 +25,5 @@ def settings_environment(settings: Settings, *, exclude: tuple[str, ...] = ()) -
     Returns:
         Variable name -> value text, or None for a setting that is unset (the job must not inherit one).
     """
-    out: dict[str, str | None] = {}
-    for field in Settings.model_fields:
-        if field in exclude:
-            continue
-        value = getattr(settings, field)
-        out[env_name(field)] = None if value is None else _text(value)
-    return out
+    return {name: value for name, value in settings.to_environment().items()
+            if name not in {env_name(field) for field in exclude}}

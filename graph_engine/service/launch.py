@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -92,11 +91,7 @@ def _files(settings: Settings, name: str) -> tuple[Path, Path, Path]:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a server process gets: this one's, with every setting as its ``PQ_*`` variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    for field in Settings.model_fields:
-        value = getattr(settings, field)
-        if value is None:
-            continue
-        env[f"{ENV_PREFIX}{field.upper()}"] = str(value.value if isinstance(value, Enum) else value)
+    env.update({name: value for name, value in settings.to_environment().items() if value is not None})
     return env
 
 

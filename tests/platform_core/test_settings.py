@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,18 @@ def test_the_connector_roots_setting_takes_absolute_folders(monkeypatch):
     monkeypatch.setenv("PQ_CONNECTOR_ROOTS", "data")
     with pytest.raises(ValueError, match="PQ_CONNECTOR_ROOTS.*absolute"):  # SettingsError (reloaded above)
         load_settings()
+
+
+def test_settings_pass_to_a_child_process_unchanged(monkeypatch, tmp_path):
+    monkeypatch.setenv("PQ_CONNECTOR_ROOTS", f"{tmp_path}/a:{tmp_path}/b")
+    monkeypatch.setenv("PQ_JOB_LAUNCHER", "kubernetes")
+    monkeypatch.setenv("PQ_HOME", str(tmp_path / "home"))
+    parent = load_settings()
+    for name in [n for n in os.environ if n.startswith("PQ_")]:
+        monkeypatch.delenv(name)
+    for name, value in parent.to_environment().items():
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    assert load_settings() == parent
+    monkeypatch.setenv("PQ_CONNECTOR_ROOTS", load_settings(connector_roots=[]).to_environment()["PQ_CONNECTOR_ROOTS"])
+    assert load_settings().connector_roots == []
