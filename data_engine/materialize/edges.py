@@ -11,8 +11,9 @@ by part into ``indptr.npy``, ``indices.npy`` and ``time.npy`` of the layout in
 
 The artifact's metadata is the graph format's (``format``, ``format_version``, ``node_types``,
 ``edge_types``, ``edges``, identical to :func:`~data_engine.artifact_formats.graph.write_graph`'s) plus
-``links`` (per forward edge type: ``fact_rows``, ``null_keys``, ``dangling_keys``, ``num_edges``) and
-``node_index`` (table -> node index URI).
+``links`` (per forward edge type: ``fact_rows``, ``null_keys``, ``dangling_keys``, ``num_edges``),
+``node_index`` (table -> node index URI) and ``build`` (how it was made: ``edges_built`` joined in Spark,
+``edges_copied`` from an earlier graph, ``appended_to`` that graph or None, ``links_rebuilt`` in full).
 """
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ def test_graph_has_the_bytes_and_metadata_of_the_in_memory_writer(env, tmp_path)
     assert {f.name: f.sha256 for f in ours.manifest.files} == {f.name: f.sha256 for f in reference.manifest.files}
     for key in FORMAT_GRAPH_KEYS:
         assert ours.manifest.metadata[key] == reference.manifest.metadata[key], key
-    assert set(ours.manifest.metadata) - set(FORMAT_GRAPH_KEYS) == {"links", "node_index"}
+    assert set(ours.manifest.metadata) - set(FORMAT_GRAPH_KEYS) == {"links", "node_index", "build"}
 
 
 def _reference_features(name: str) -> FeatureBlocks:

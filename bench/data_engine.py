@@ -1,0 +1,242 @@
+"""Benchmark of the data engine's Spark jobs: rows per second per job at three demo scales, how time grows with
+size, the driver's peak memory per scale, and an incremental update against a full rebuild.
+
+Usage: ``python bench/data_engine.py [--quick] [--format parquet|csv] [--scales S ...]``
+
+Scales 1, 4 and 16 (``--quick``: 0.05, 0.2 and 0.8, the same ratios). The scales run one after the other in
+this process, with one local Spark (``local[*]``), after an untimed warm-up run at a quarter of the smallest
+scale (Spark compiles its generated code once per process; timing that would make small scales look slow);
+``--isolated`` runs each scale in a fresh process instead, warm-up included. Per scale the demo data set is
+generated, then timed one after the other:
+
+- ``ingest``: every table (CSV or Parquet source) into a typed table artifact, without the profile;
+- ``statistics``: the profile of every table (column statistics, semantic types, key and time proposals);
+- ``materialize``: node indexes, the graph and the features of the whole schema;
+- ``training_table``: the training table of a churn query (``COUNT(orders.*, 0, 30, days) = 0`` per customer);
+- ``append_ingest`` / ``append_materialize``: about 1 % more orders (a new source file) ingested with
+  ``previous=`` and materialized from the previous result, against ``full_rebuild``: the same tables
+  materialized from scratch.
+
+``driver_peak_mb`` is the peak resident memory of the Python driver process during the scale's jobs (sampled
+every 0.1 s; ``ru_maxrss`` of the process with ``--isolated``); the driver never collects a table, so it should
+stay flat as data grows. ``jvm_peak_mb`` is the sampled peak of Spark's JVM (local mode: driver and executors in
+one JVM, bounded by its heap setting). ``growth_exponent`` is the slope of
+log seconds over log rows per job (1 is linear; the goal is <= 1.1). Rows per second count the rows of the
+tables each job reads (the training table: customers and orders). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on the path and its name would hide the data_engine package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+QUICK_SCALES = (0.05, 0.2, 0.8)
+FULL_SCALES = (1.0, 4.0, 16.0)
+APPEND_FRACTION = 0.01
+JOBS = ("ingest", "statistics", "materialize", "training_table")
+CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id"
+
+
+def growth_exponent(rows: list[int], seconds: list[float]) -> float:
+    """Least-squares slope of log(seconds) over log(rows)."""
+    xs = [math.log(r) for r in rows]
+    ys = [math.log(max(s, 1e-6)) for s in seconds]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else float("nan")
+
+
+class _Peaks:
+    """Samples the resident memory of this process and of its children (Spark's JVM) in a thread."""
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        import psutil
+
+        self._me, self._every = psutil.Process(), every_s
+        self.driver = self.jvm = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for child in self._me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.jvm = max(self.jvm, total)
+            self.driver = max(self.driver, self._me.memory_info().rss)
+            self._stop.wait(self._every)
+
+    def stop(self) -> tuple[int, int]:
+        self._stop.set()
+        self._thread.join()
+        return self.driver, self.jvm
+
+
+def _one_scale(scale: float, fmt: str, work: Path) -> dict:
+    """Run every job at one scale in this process; the measurements as a dict."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    import pql
+    from data_engine.demo_data import generate
+    from data_engine.ingest import ingest_table, profile_table
+    from data_engine.materialize import materialize_graph
+    from data_engine.spark_session import get_spark
+    from data_engine.training_table import build_training_table
+    from platform_core.object_store import ObjectStore
+    from platform_core.settings import load_settings
+
+    settings = load_settings(home=work / "home", spark_master="local[*]")
+    store = ObjectStore.from_settings(settings)
+    raw = work / "raw"
+    report = generate(raw.as_uri(), scale=scale, seed=0, fmt=fmt)
+    schema = json.loads((raw / "schema.json").read_text())
+    tables = list(schema["tables"])
+    # One folder per table, so that an appended file is a new file of the same source.
+    sources = {}
+    for name in tables:
+        sources[name] = work / "sources" / name
+        sources[name].mkdir(parents=True)
+        (raw / f"{name}.{fmt}").rename(sources[name] / f"part-1.{fmt}")
+    rows = {name: int(report.rows[name]) for name in tables}
+    spark = get_spark(settings)
+    spark.range(1).count()  # the JVM's start-up is not any job's time
+    peaks = _Peaks()
+    seconds: dict[str, float] = {}
+
+    def timed(job: str, fn):
+        started = time.perf_counter()
+        out = fn()
+        seconds[job] = round(time.perf_counter() - started, 3)
+        return out
+
+    ingested = timed("ingest", lambda: {n: ingest_table(str(sources[n]), n, settings=settings, store=store,
+                                                        spark=spark, profile=False) for n in tables})
+    uris = {n: r.uri for n, r in ingested.items()}
+    timed("statistics", lambda: [profile_table(uris[n], output=store.uri("profiles", n), settings=settings,
+                                               store=store, spark=spark) for n in tables])
+    first = timed("materialize", lambda: materialize_graph(schema, uris, "graphs/v1", settings=settings,
+                                                           store=store, spark=spark))
+    plan = pql.compile(CHURN, pql.GraphSchema.from_dict(schema), seed=0).plan
+    training = timed("training_table", lambda: build_training_table(plan, uris, store.uri("training", "churn"),
+                                                                    settings=settings, store=store, spark=spark))
+
+    orders = pq.read_table(sources["orders"] / f"part-1.{fmt}") if fmt == "parquet" else pcsv.read_csv(
+        sources["orders"] / f"part-1.{fmt}")
+    extra = orders.slice(0, max(1, int(orders.num_rows * APPEND_FRACTION)))
+    shift = int(pc.max(orders["order_id"]).as_py()) + 1
+    extra = extra.set_column(extra.schema.get_field_index("order_id"), "order_id", pc.add(extra["order_id"], shift))
+    if fmt == "parquet":
+        pq.write_table(extra, sources["orders"] / "part-2.parquet")
+    else:
+        pcsv.write_csv(extra, sources["orders"] / "part-2.csv")
+    appended = timed("append_ingest", lambda: ingest_table(str(sources["orders"]), "orders", settings=settings,
+                                                           store=store, spark=spark, profile=False,
+                                                           previous=uris["orders"]))
+    later = {**uris, "orders": appended.uri}
+    update = timed("append_materialize", lambda: materialize_graph(schema, later, "graphs/v2", settings=settings,
+                                                                   store=store, spark=spark, previous=first))
+    rebuilt = timed("full_rebuild", lambda: materialize_graph(schema, later, "graphs/v2-full", settings=settings,
+                                                              store=store, spark=spark))
+    driver_peak, jvm_peak = peaks.stop()
+    total = sum(rows.values())
+    job_rows = {"ingest": total, "statistics": total, "materialize": total,
+                "training_table": rows["customers"] + rows["orders"]}
+    return {
+        "scale": scale, "rows": rows, "total_rows": total, "seconds": seconds, "job_rows": job_rows,
+        "training_examples": getattr(training, "rows", None),
+        "append": {"rows": extra.num_rows, "mode": update.mode, "fallback": update.fallback,
+                   "appended_to": appended.appended_to, "work": update.work, "full_work": rebuilt.work,
+                   "num_edges_equal": update.num_edges == rebuilt.num_edges},
+        "driver_peak_mb": round(driver_peak / 2 ** 20, 1),
+        "driver_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "jvm_peak_mb": round(jvm_peak / 2 ** 20, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"scales {QUICK_SCALES} instead of {FULL_SCALES}")
+    parser.add_argument("--format", default="parquet", choices=("parquet", "csv"), help="source file format")
+    parser.add_argument("--scales", type=float, nargs="+", default=None, help="demo scales to run instead")
+    parser.add_argument("--isolated", action="store_true", help="each scale in a fresh process (with its warm-up)")
+    parser.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # a child run: one scale
+    parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one is not None:
+        _one_scale(args.one / 4, args.format, args.work / "warm-up")
+        run = _one_scale(args.one, args.format, args.work / "timed")
+        run["driver_peak_mb"] = run["driver_maxrss_mb"]
+        print(json.dumps(run))
+        return
+    scales = tuple(args.scales or (QUICK_SCALES if args.quick else FULL_SCALES))
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="pq-data-engine-bench-") as tmp:
+        if not args.isolated:
+            _one_scale(min(scales) / 4, args.format, Path(tmp) / "warm-up")
+        for scale in scales:
+            work = Path(tmp) / f"scale-{scale:g}"
+            work.mkdir()
+            if args.isolated:
+                done = subprocess.run([sys.executable, __file__, "--one", str(scale), "--format", args.format,
+                                       "--work", str(work)], check=True, capture_output=True, text=True,
+                                      env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+                run = json.loads(done.stdout.strip().splitlines()[-1])
+            else:
+                run = _one_scale(scale, args.format, work)
+            runs.append(run)
+            rates = ", ".join(f"{job} {run['job_rows'][job] / run['seconds'][job]:,.0f}" for job in JOBS)
+            print(f"scale {scale:g}: {run['total_rows']:,} rows; rows/s {rates}; append of {run['append']['rows']} "
+                  f"orders {run['seconds']['append_materialize']:.1f} s vs full rebuild "
+                  f"{run['seconds']['full_rebuild']:.1f} s; driver {run['driver_peak_mb']} MB", flush=True)
+    seconds = {job: [r["seconds"][job] for r in runs] for job in (*JOBS, "append_ingest", "append_materialize",
+                                                                  "full_rebuild")}
+    exponents = {job: round(growth_exponent([r["job_rows"][job] for r in runs], seconds[job]), 3) for job in JOBS}
+    exponents["all_jobs"] = round(growth_exponent([r["total_rows"] for r in runs],
+                                                  [sum(r["seconds"][j] for j in JOBS) for r in runs]), 3)
+    print(json.dumps({
+        "bench": "data_engine", "format": args.format, "scales": list(scales),
+        "rows": [r["total_rows"] for r in runs],
+        "seconds": seconds,
+        "rows_per_second": {job: [round(r["job_rows"][job] / max(r["seconds"][job], 1e-6)) for r in runs]
+                            for job in JOBS},
+        "growth_exponent": exponents,
+        "driver_peak_mb": [r["driver_peak_mb"] for r in runs],
+        "jvm_peak_mb": [r["jvm_peak_mb"] for r in runs],
+        "incremental": {
+            "appended_rows": [r["append"]["rows"] for r in runs],
+            "mode": [r["append"]["mode"] for r in runs],
+            "append_ingest_s": seconds["append_ingest"],
+            "append_materialize_s": seconds["append_materialize"],
+            "full_rebuild_s": seconds["full_rebuild"],
+            "speedup": [round(f / max(a, 1e-6), 2) for f, a in zip(seconds["full_rebuild"], seconds["append_materialize"])],
+            "rows_read": [r["append"]["work"]["rows_read"] for r in runs],
+            "full_rows_read": [r["append"]["full_work"]["rows_read"] for r in runs],
+            "edges_built": [r["append"]["work"]["edges_built"] for r in runs],
+            "full_edges_built": [r["append"]["full_work"]["edges_built"] for r in runs],
+        },
+    }))
+
+
+if __name__ == "__main__":
+    main()
