@@ -5,6 +5,10 @@ Public interface::
     from data_engine.materialize import materialize_graph
     result = materialize_graph(schema, {"orders": "file:///.../tables/orders/v1", ...}, "graphs/shop")
     result.graph_uri, result.feature_uris["orders"], result.links["orders__customer_id__customers"]
+    # rows appended to orders (ingested with previous=): only the new rows are read and encoded
+    update = materialize_graph(schema, {..., "orders": "file:///.../tables/orders/v2"}, "graphs/shop-2",
+                               previous=result)
+    update.mode, update.fallback, update.work["rows_read"]
 
 Steps (each also callable alone): :func:`build_node_index` / :func:`update_node_index`
 (:mod:`~data_engine.materialize.node_index`), :func:`materialize_edges` (:mod:`~data_engine.materialize.edges`),

@@ -30,7 +30,8 @@ columns and dtypes; its new rows are those of the remaining parts, and only thos
 The result is the one a full build of the same tables gives (same node indices, edges in the same
 order, same feature values), except the vocabularies and statistics noted above. Anything else (another
 schema or options, a table that is not an append of its previous version, the previous output URI as
-``output_uri``) falls back to a full build, and the result says why (``fallback``).
+``output_uri``, a ``previous`` that names no result) falls back to a full build, and the result says why
+(``fallback``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from data_engine.artifact_formats.graph import GraphArtifact
 from data_engine.ingest.tables import IngestedTable, TableNotFoundError, open_table
 from data_engine.materialize.context import JobContext, job_context
 from data_engine.materialize.edges import append_edges_in_context, edges_in_context
-from data_engine.materialize.errors import MaterializeError
 from data_engine.materialize.features import FeatureOptions, features_in_context
 from data_engine.materialize.node_index import NodeIndex, index_in_context
 from data_engine.materialize.rows import as_schema, open_tables
@@ -135,7 +135,7 @@ def materialize_graph(schema: GraphSchema | Mapping | str, table_uris: Mapping[s
         what was read, encoded and copied.
 
     Raises:
-        MaterializeError: the tables do not fit the schema, or ``previous`` names no result.
+        MaterializeError: the tables do not fit the schema.
         ArtifactFormatError: a table or column name that the graph format cannot hold.
     """
     schema = as_schema(schema)
@@ -249,7 +249,7 @@ def _increment(ctx: JobContext, previous: str, inputs: dict[str, Any], tables: M
     previous = ctx.uri(previous)
     found = ctx.artifacts.find(f"{previous}/result")
     if found is None:
-        raise MaterializeError(f"no materialization result at {previous}")
+        return None, f"no materialization result at {previous}"
     made = found.manifest.inputs
     if previous == output:
         return None, "the output URI is the previous result's (an update needs a new one)"
