@@ -180,7 +180,8 @@ class ArtifactGraphStore(SamplingGraphStore):
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = CsrGraph(self._schema, [self._as_tuple(self._csr(e)) for e in self._schema.edge_types])
+                    self._engine = CsrGraph(self._schema, [self._as_tuple(self._csr(e)) for e in self._schema.edge_types],
+                                            [self._node_time(t) for t in self._schema.node_types])
         return self._engine
 
     @staticmethod

@@ -45,6 +45,21 @@ def load_i64(typingctx, address, index):
 
 
 @intrinsic
+def store_i64(typingctx, address, index, value):
+    """``((int64 *) address)[index] = value``, the write counterpart of :func:`load_i64`."""
+    if not all(isinstance(a, types.Integer) for a in (address, index, value)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store(value, builder.gep(pointer, [args[1]]))
+        return context.get_dummy_value()
+
+    return types.void(address, index, value), codegen
+
+
+@intrinsic
 def prefetch_i64(typingctx, address, index):
     """Hint the CPU to fetch ``((int64 *) address)[index]`` into the cache (never faults).
 

@@ -47,18 +47,23 @@ from graph_engine.sampling.kernels import (
     load_i64,
     mix64,
     prefetch_i64,
-    upper_bound,
+    store_i64,
 )
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Spreads a group's keys away from the next group's in the hash table.
+_SPREAD = np.uint64(0xD6E8FEB86659FD93)
 _LOW32 = np.int64(0xFFFFFFFF)
 _LOW40 = np.int64((1 << 40) - 1)
 
 #: Columns of the per-expansion-type ``graph`` table.
 COL_INDPTR, COL_INDICES, COL_TIME, COL_DST, COL_REVERSE, COL_FLAGS = range(6)
 GRAPH_COLUMNS = 6
-#: Flags: the edge type has edge times; every row holds at most one edge; exactly one.
-TIMED, MAX1, TOTAL1 = 1, 2, 4
+#: Flags: the edge type has edge times; every row holds at most one edge; exactly one; every edge is no
+#: newer than its source node; every edge is no older than its target node (the artifact's edge time is
+#: the later of its two rows' times, which gives the last one always and the one before for the edges
+#: of a fact row to an untimed table).
+TIMED, MAX1, TOTAL1, NOT_NEWER_THAN_SOURCE, NOT_OLDER_THAN_TARGET = 1, 2, 4, 8, 16
 #: Status codes.
 OK, OVERFLOW, SCRATCH = 0, 1, 2
 #: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
@@ -69,7 +74,8 @@ WORK_NEXT, WORK_DONE, WORK_SIZE = 0, 8, 16
 _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
 _SEED = -1
-_ROW, _ONE, _BACK = 0, 1, 2
+# Pair kinds (low bits), and the bit of a pair whose row needs the time cut-off.
+_ROW, _ONE, _BACK, _KIND, _CUT = 0, 1, 2, 3, 4
 # Hash-table tags: stamp (15 bits) << 48 | group within chunk (16 bits) << 32 (values are codes, < 2**48).
 _STAMP_LIMIT = 1 << 15
 # Initial hash-table entries (grown on demand, up to twice the nodes of the largest chunk so far).
@@ -80,22 +86,26 @@ _TABLE_START = 1024
 def _find_or_add(table, mask, tag, key, value):
     """Value stored for ``key`` in the group tagged ``tag``; stores ``value`` when absent.
 
-    ``table`` holds (key, tag, value) triples; an entry whose stamp (top bits of the tag) differs from
-    ``tag``'s is empty, so a new chunk starts with an empty table without clearing it.
+    ``table`` is the address of an int64 array of (key, tag, value) triples (an address, not the array:
+    an array argument of an inlined function costs two reference-count calls per lookup); an entry whose
+    stamp (top bits of the tag) differs from ``tag``'s is empty, so a new chunk starts with an empty
+    table without clearing it. The slot is a multiplicative hash (one multiplication: the keys are node
+    indices, which that spreads well).
 
     Returns:
         (value, added).
     """
-    slot = np.int64(mix64(np.uint64(key) ^ (np.uint64((tag >> 32) & 0xFFFF) * _GOLDEN)) & np.uint64(mask))
+    h = (np.uint64(key) + np.uint64((tag >> 32) & 0xFFFF) * _SPREAD) * _GOLDEN
+    slot = np.int64(h >> np.uint64(32)) & mask
     while True:
-        held = table[3 * slot + 1]
+        held = load_i64(table, 3 * slot + 1)
         if (held >> 48) != (tag >> 48):
-            table[3 * slot] = key
-            table[3 * slot + 1] = tag
-            table[3 * slot + 2] = value
+            store_i64(table, 3 * slot, key)
+            store_i64(table, 3 * slot + 1, tag)
+            store_i64(table, 3 * slot + 2, value)
             return value, True
-        if held == tag and table[3 * slot] == key:
-            return table[3 * slot + 2], False
+        if held == tag and load_i64(table, 3 * slot) == key:
+            return load_i64(table, 3 * slot + 2), False
         slot = (slot + 1) & mask
 
 
@@ -115,7 +125,8 @@ def _grown(table, need, stamp, c, g0, num_node_types, width, node_seg, out_node,
         start = node_seg[c, s]
         for idx in range(n_used[s]):
             tag = (stamp << 48) | ((out_group[start + idx] - g0) << 32)
-            _find_or_add(grown, size - 1, tag, out_node[start + idx] * num_node_types + vt, (s << 40) | idx)
+            _find_or_add(data_address(grown), size - 1, tag, out_node[start + idx] * num_node_types + vt,
+                         (s << 40) | idx)
     return grown
 
 
@@ -234,218 +245,276 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
 
 
 @nb.njit(cache=True)
-def _sample_chunk(c, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
+def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
                   group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
-                  out_eid, node_count, edge_count, overflow, table, stamp, f_node, f_type, f_group,
-                  f_code, f_parent, f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used,
-                  e_used):
-    """Sample chunk ``c`` into its stream segments (see the module docstring); returns the hash table
-    (grown when the chunk's nodes needed more room)."""
-    num_edge_types, num_hops = fanouts.shape
-    width = num_hops + 1
-    g0, g1 = chunk_g[c], chunk_g[c + 1]
-    n_used[:] = 0
-    e_used[:] = 0
-    failed = False
-    listed = group_ptr[g1] - group_ptr[g0]
-    if 2 * listed > table.shape[0] // 3:
-        table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group, n_used)
-    mask = table.shape[0] // 3 - 1
-    # Seeds are always listed (a node type's first rows are the seeds in order); a repeated listing
-    # in one group maps to the first and is not expanded again.
-    f = 0
-    for g in range(g0, g1):
-        tag = (stamp << 48) | ((g - g0) << 32)
-        for s in range(group_ptr[g], group_ptr[g + 1]):
-            v, vt = seed_node[s], seed_type[s]
-            stream = vt * width
-            code = (stream << 40) | n_used[stream]
-            _, added = _find_or_add(table, mask, tag, v * num_node_types + vt, code)
-            out_node[node_seg[c, stream] + n_used[stream]] = v
-            out_group[node_seg[c, stream] + n_used[stream]] = g
-            n_used[stream] += 1
-            if added:
-                f_node[f] = v
-                f_type[f] = vt
-                f_group[f] = g
-                f_code[f] = code
-                f_parent[f] = -1
-                f_via[f] = _SEED
-                f += 1
-    begin, end = 0, f
-    for h in range(num_hops):
-        keep = h + 1 < num_hops  # nodes found now are expanded at the next hop
-        # Loop A: one pair per (frontier node, expansion type with a fan-out); prefetch what loop B
-        # (row bounds) or loop C (time and neighbour of a one-edge row) reads.
-        pairs = 0
-        for i in range(begin, end):
-            g = f_group[i]
-            u = f_node[i]
-            ut = f_type[i]
-            via = f_via[i]
-            timed = group_time[g] != INT64_MAX
-            for ti in range(src_ptr[ut], src_ptr[ut + 1]):
-                t = src_list[ti]
-                if fanouts[t, h] == 0:
-                    continue
-                flags = graph[t, COL_FLAGS]
-                if via >= 0 and graph[via, COL_REVERSE] == t and (flags & MAX1) != 0:
-                    kind = _BACK
-                    if (flags & TOTAL1) == 0:
-                        prefetch_i64(graph[t, COL_INDPTR], u)
-                elif (flags & TOTAL1) != 0:
-                    kind = _ONE
-                    prefetch_i64(graph[t, COL_INDICES], u)
-                    if timed and (flags & TIMED) != 0:
-                        prefetch_i64(graph[t, COL_TIME], u)
-                else:
-                    kind = _ROW
-                    prefetch_i64(graph[t, COL_INDPTR], u)
-                p_index[pairs] = i
-                p_type[pairs] = t
-                p_kind[pairs] = kind
-                pairs += 1
-        # Loop B: row bounds; prefetch the times the cut-off reads.
-        for p in range(pairs):
-            t = p_type[p]
-            u = f_node[p_index[p]]
-            kind = p_kind[p]
-            if kind == _ONE:
-                lo = u
-                hi = u + 1
-            elif kind == _BACK:
-                lo = u if (graph[t, COL_FLAGS] & TOTAL1) != 0 else load_i64(graph[t, COL_INDPTR], u)
-                hi = lo + 1
-            else:
-                address = graph[t, COL_INDPTR]
-                lo = load_i64(address, u)
-                hi = load_i64(address, u + 1)
-                time_address = graph[t, COL_TIME]
-                if hi > lo and time_address != 0 and group_time[f_group[p_index[p]]] != INT64_MAX:
-                    if hi - lo <= 32:
-                        for j in range(lo, hi, 8):
-                            prefetch_i64(time_address, j)
-                    prefetch_i64(time_address, hi - 1)
-            p_lo[p] = lo
-            p_hi[p] = hi
-        # Loop C: visible edges, positions drawn, room reserved in the edge segment; prefetch the
-        # neighbours.
-        q = 0
-        for p in range(pairs):
-            p_q[p] = q
-            if failed:
-                continue
-            t = p_type[p]
-            kind = p_kind[p]
-            i = p_index[p]
-            g = f_group[i]
-            lo, hi = p_lo[p], p_hi[p]
-            anchor = group_time[g]
-            time_address = graph[t, COL_TIME]
-            if kind != _BACK and anchor != INT64_MAX and time_address != 0 and hi > lo:
-                if load_i64(time_address, hi - 1) > anchor:
-                    hi = upper_bound(time_address, lo, hi - 1, anchor)
-            cnt = hi - lo
-            k = fanouts[t, h]
-            take = cnt if (k < 0 or k >= cnt) else k
-            if take <= 0:
-                continue
-            stream = graph[t, COL_REVERSE] * num_hops + h
-            if edge_seg[c, stream] + e_used[stream] + take > edge_seg[c, stream + 1]:
-                failed = True
-                continue
-            at = edge_seg[c, stream] + e_used[stream]
-            e_used[stream] += take
-            if kind == _BACK:  # known in full: written now, loop D skips it
-                out_row[at] = f_parent[i]
-                out_col[at] = f_code[i]
-                out_eid[at] = lo
-                continue
-            p_edge[p] = at
-            address = graph[t, COL_INDICES]
-            if take == cnt or last:
-                for j in range(take):
-                    q_pos[q + j] = hi - take + j
-                if kind == _ROW:  # a one-edge row's neighbour was prefetched in loop A
-                    for j in range(hi - take, hi, 8):
-                        prefetch_i64(address, j)
-                    prefetch_i64(address, hi - 1)
-            else:
-                # Floyd's algorithm: ``take`` distinct positions of ``cnt``, O(take^2) with tiny take.
-                gkey = mix64(key ^ mix64(np.uint64(g) + _GOLDEN))
-                base = mix64(gkey ^ mix64(np.uint64(f_node[i]) * np.uint64(num_edge_types) + np.uint64(t)))
-                m = 0
-                for j in range(cnt - take, cnt):
-                    r = lo + draw_below(base, j, j + 1)
-                    for x in range(m):
-                        if q_pos[q + x] == r:
-                            r = lo + j
-                            break
-                    q_pos[q + m] = r
-                    prefetch_i64(address, r)
-                    m += 1
-            q += take
-        p_q[pairs] = q
-        if failed:
+                  out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent,
+                  f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, s_pair, s_lo,
+                  s_hi):
+    """Sample the chunks taken from the counter at address ``counter`` into their stream segments (see
+    the module docstring), one at a time, until none is left.
+
+    One call for all of a thread's chunks: a call per chunk would cost two reference-count operations
+    per array argument each time.
+    """
+    C = chunk_g.shape[0] - 1
+    stamp = np.int64(0)
+    while True:
+        c = fetch_add_i64(counter + 8 * WORK_NEXT, 1)
+        if c >= C:
             break
-        # Loop D: neighbours read, de-duplicated per group, appended to their segments with the edges.
-        fill = end
-        for p in range(pairs):
-            q0, q1 = p_q[p], p_q[p + 1]
-            if q0 == q1:
-                continue
-            i = p_index[p]
-            col = f_code[i]
-            at = p_edge[p]
-            t = p_type[p]
-            g = f_group[i]
-            listed += q1 - q0
-            if 2 * listed > mask + 1:
-                table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
-                               n_used)
-                mask = table.shape[0] // 3 - 1
-            address = graph[t, COL_INDICES]
-            vt = graph[t, COL_DST]
+        stamp += 1
+        if stamp == _STAMP_LIMIT:
+            table[:] = 0
+            stamp = 1
+        num_edge_types, num_hops = fanouts.shape
+        width = num_hops + 1
+        g0, g1 = chunk_g[c], chunk_g[c + 1]
+        n_used[:] = 0
+        e_used[:] = 0
+        failed = False
+        listed = group_ptr[g1] - group_ptr[g0]
+        if 2 * listed > table.shape[0] // 3:
+            table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group, n_used)
+        mask = table.shape[0] // 3 - 1
+        table_at = data_address(table)
+        # Seeds are always listed (a node type's first rows are the seeds in order); a repeated listing
+        # in one group maps to the first and is not expanded again.
+        f = 0
+        for g in range(g0, g1):
             tag = (stamp << 48) | ((g - g0) << 32)
-            stream = vt * width + h + 1
-            start = node_seg[c, stream]
-            room = node_seg[c, stream + 1] - start
-            count = n_used[stream]
-            for x in range(q0, q1):
-                pos = q_pos[x]
-                v = load_i64(address, pos)
-                row, added = _find_or_add(table, mask, tag, v * num_node_types + vt, (stream << 40) | count)
+            for s in range(group_ptr[g], group_ptr[g + 1]):
+                v, vt = seed_node[s], seed_type[s]
+                stream = vt * width
+                code = (stream << 40) | n_used[stream]
+                _, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt, code)
+                out_node[node_seg[c, stream] + n_used[stream]] = v
+                out_group[node_seg[c, stream] + n_used[stream]] = g
+                n_used[stream] += 1
                 if added:
-                    if count == room:
-                        failed = True
-                        break
-                    out_node[start + count] = v
-                    out_group[start + count] = g
-                    count += 1
-                    if keep:
-                        f_node[fill] = v
-                        f_type[fill] = vt
-                        f_group[fill] = g
-                        f_code[fill] = row
-                        f_parent[fill] = col
-                        f_via[fill] = t
-                        fill += 1
-                out_row[at] = row
-                out_col[at] = col
-                out_eid[at] = pos
-                at += 1
-            n_used[stream] = count
+                    f_node[f] = v
+                    f_type[f] = vt
+                    f_group[f] = g
+                    f_code[f] = code
+                    f_parent[f] = -1
+                    f_via[f] = _SEED
+                    f += 1
+        begin, end = 0, f
+        for h in range(num_hops):
+            keep = h + 1 < num_hops  # nodes found now are expanded at the next hop
+            # Loop A: one pair per (frontier node, expansion type with a fan-out); prefetch what loop B
+            # (row bounds) or loop C (time and neighbour of a one-edge row) reads.
+            pairs = 0
+            for i in range(begin, end):
+                g = f_group[i]
+                u = f_node[i]
+                ut = f_type[i]
+                via = f_via[i]
+                timed = group_time[g] != INT64_MAX
+                # A node found through an edge no older than the node is itself no newer than the anchor,
+                # and so are its edges of a type whose edges are no newer than their source: no cut-off.
+                found_in_time = via >= 0 and (graph[via, COL_FLAGS] & NOT_OLDER_THAN_TARGET) != 0
+                for ti in range(src_ptr[ut], src_ptr[ut + 1]):
+                    t = src_list[ti]
+                    if fanouts[t, h] == 0:
+                        continue
+                    flags = graph[t, COL_FLAGS]
+                    if via >= 0 and graph[via, COL_REVERSE] == t and (flags & MAX1) != 0:
+                        kind = _BACK
+                        if (flags & TOTAL1) == 0:
+                            prefetch_i64(graph[t, COL_INDPTR], u)
+                    else:
+                        cut = timed and (flags & TIMED) != 0 and not (found_in_time and (flags & NOT_NEWER_THAN_SOURCE) != 0)
+                        if (flags & TOTAL1) != 0:
+                            kind = _ONE
+                            prefetch_i64(graph[t, COL_INDICES], u)
+                            if cut:
+                                prefetch_i64(graph[t, COL_TIME], u)
+                        else:
+                            kind = _ROW
+                            prefetch_i64(graph[t, COL_INDPTR], u)
+                        if cut:
+                            kind |= _CUT
+                    p_index[pairs] = i
+                    p_type[pairs] = t
+                    p_kind[pairs] = kind
+                    pairs += 1
+            # Loop B: row bounds; prefetch the times the cut-off reads.
+            for p in range(pairs):
+                t = p_type[p]
+                u = f_node[p_index[p]]
+                kind = p_kind[p] & _KIND
+                if kind == _ONE:
+                    lo = u
+                    hi = u + 1
+                elif kind == _BACK:
+                    lo = u if (graph[t, COL_FLAGS] & TOTAL1) != 0 else load_i64(graph[t, COL_INDPTR], u)
+                    hi = lo + 1
+                else:
+                    address = graph[t, COL_INDPTR]
+                    lo = load_i64(address, u)
+                    hi = load_i64(address, u + 1)
+                    time_address = graph[t, COL_TIME]
+                    if hi > lo and (p_kind[p] & _CUT) != 0:
+                        if hi - lo <= 32:
+                            for j in range(lo, hi, 8):
+                                prefetch_i64(time_address, j)
+                        prefetch_i64(time_address, hi - 1)
+                p_lo[p] = lo
+                p_hi[p] = hi
+            # Loop B2: time cut-offs. A row whose last edge is newer than the anchor is searched; the
+            # searches of all pairs advance one step per pass, each prefetching its next probe, so their
+            # cache misses overlap instead of forming one chain per row.
+            searching = 0
+            for p in range(pairs):
+                lo, hi = p_lo[p], p_hi[p]
+                if (p_kind[p] & _CUT) == 0 or hi <= lo:
+                    continue
+                anchor = group_time[f_group[p_index[p]]]
+                time_address = graph[p_type[p], COL_TIME]
+                if load_i64(time_address, hi - 1) <= anchor:
+                    continue
+                hi -= 1  # the last edge is out; the cut lies in [lo, hi]
+                if lo == hi:
+                    p_hi[p] = lo
+                    continue
+                prefetch_i64(time_address, (lo + hi) >> 1)
+                s_pair[searching] = p
+                s_lo[searching] = lo
+                s_hi[searching] = hi
+                searching += 1
+            while searching > 0:
+                left = 0
+                for j in range(searching):
+                    p = s_pair[j]
+                    lo, hi = s_lo[j], s_hi[j]
+                    time_address = graph[p_type[p], COL_TIME]
+                    mid = (lo + hi) >> 1
+                    if load_i64(time_address, mid) <= group_time[f_group[p_index[p]]]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                    if lo < hi:
+                        prefetch_i64(time_address, (lo + hi) >> 1)
+                        s_pair[left] = p
+                        s_lo[left] = lo
+                        s_hi[left] = hi
+                        left += 1
+                    else:
+                        p_hi[p] = lo
+                searching = left
+            # Loop C: positions drawn, room reserved in the edge segment; prefetch the neighbours.
+            q = 0
+            for p in range(pairs):
+                p_q[p] = q
+                if failed:
+                    continue
+                t = p_type[p]
+                kind = p_kind[p] & _KIND
+                i = p_index[p]
+                g = f_group[i]
+                lo, hi = p_lo[p], p_hi[p]
+                cnt = hi - lo
+                k = fanouts[t, h]
+                take = cnt if (k < 0 or k >= cnt) else k
+                if take <= 0:
+                    continue
+                stream = graph[t, COL_REVERSE] * num_hops + h
+                if edge_seg[c, stream] + e_used[stream] + take > edge_seg[c, stream + 1]:
+                    failed = True
+                    continue
+                at = edge_seg[c, stream] + e_used[stream]
+                e_used[stream] += take
+                if kind == _BACK:  # known in full: written now, loop D skips it
+                    out_row[at] = f_parent[i]
+                    out_col[at] = f_code[i]
+                    out_eid[at] = lo
+                    continue
+                p_edge[p] = at
+                address = graph[t, COL_INDICES]
+                if take == cnt or last:
+                    for j in range(take):
+                        q_pos[q + j] = hi - take + j
+                    if kind == _ROW:  # a one-edge row's neighbour was prefetched in loop A
+                        for j in range(hi - take, hi, 8):
+                            prefetch_i64(address, j)
+                        prefetch_i64(address, hi - 1)
+                else:
+                    # Floyd's algorithm: ``take`` distinct positions of ``cnt``, O(take^2) with tiny take.
+                    gkey = mix64(key ^ mix64(np.uint64(g) + _GOLDEN))
+                    base = mix64(gkey ^ mix64(np.uint64(f_node[i]) * np.uint64(num_edge_types) + np.uint64(t)))
+                    m = 0
+                    for j in range(cnt - take, cnt):
+                        r = lo + draw_below(base, j, j + 1)
+                        for x in range(m):
+                            if q_pos[q + x] == r:
+                                r = lo + j
+                                break
+                        q_pos[q + m] = r
+                        prefetch_i64(address, r)
+                        m += 1
+                q += take
+            p_q[pairs] = q
             if failed:
                 break
+            # Loop D: neighbours read, de-duplicated per group, appended to their segments with the edges.
+            fill = end
+            for p in range(pairs):
+                q0, q1 = p_q[p], p_q[p + 1]
+                if q0 == q1:
+                    continue
+                i = p_index[p]
+                col = f_code[i]
+                at = p_edge[p]
+                t = p_type[p]
+                g = f_group[i]
+                listed += q1 - q0
+                if 2 * listed > mask + 1:
+                    table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
+                                   n_used)
+                    mask = table.shape[0] // 3 - 1
+                    table_at = data_address(table)
+                address = graph[t, COL_INDICES]
+                vt = graph[t, COL_DST]
+                tag = (stamp << 48) | ((g - g0) << 32)
+                stream = vt * width + h + 1
+                start = node_seg[c, stream]
+                room = node_seg[c, stream + 1] - start
+                count = n_used[stream]
+                for x in range(q0, q1):
+                    pos = q_pos[x]
+                    v = load_i64(address, pos)
+                    row, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt, (stream << 40) | count)
+                    if added:
+                        if count == room:
+                            failed = True
+                            break
+                        out_node[start + count] = v
+                        out_group[start + count] = g
+                        count += 1
+                        if keep:
+                            f_node[fill] = v
+                            f_type[fill] = vt
+                            f_group[fill] = g
+                            f_code[fill] = row
+                            f_parent[fill] = col
+                            f_via[fill] = t
+                            fill += 1
+                    out_row[at] = row
+                    out_col[at] = col
+                    out_eid[at] = pos
+                    at += 1
+                n_used[stream] = count
+                if failed:
+                    break
+            if failed:
+                break
+            begin, end = end, fill
         if failed:
-            break
-        begin, end = end, fill
-    if failed:
-        # Room is shared by the chunk's groups: every capped one gets more on the retry.
-        overflow[g0:g1] = True
-    node_count[c] = n_used
-    edge_count[c] = e_used
-    return table
+            # Room is shared by the chunk's groups: every capped one gets more on the retry.
+            overflow[g0:g1] = True
+        node_count[c] = n_used
+        edge_count[c] = e_used
+        fetch_add_i64(counter + 8 * WORK_DONE, 1)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -480,24 +549,16 @@ def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, last, key, 
     p_q = np.empty(pair_cap + 1, np.int64)
     p_edge = np.empty(pair_cap, np.int64)
     q_pos = np.empty(max_edges + 1, np.int64)
+    s_pair = np.empty(pair_cap, np.int64)
+    s_lo = np.empty(pair_cap, np.int64)
+    s_hi = np.empty(pair_cap, np.int64)
     n_used = np.empty(node_count.shape[1], np.int64)
     e_used = np.empty(edge_count.shape[1], np.int64)
-    counter = data_address(work)
-    stamp = 0
-    while True:
-        c = fetch_add_i64(counter + 8 * WORK_NEXT, 1)
-        if c >= C:
-            break
-        stamp += 1
-        if stamp == _STAMP_LIMIT:
-            table[:] = 0
-            stamp = 1
-        table = _sample_chunk(
-            c, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type, group_ptr,
-            group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid, node_count,
-            edge_count, overflow, table, np.int64(stamp), f_node, f_type, f_group, f_code, f_parent, f_via, p_index,
-            p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used)
-        fetch_add_i64(counter + 8 * WORK_DONE, 1)
+    _sample_taken(
+        data_address(work), graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
+        group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid,
+        node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index, p_type,
+        p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, s_pair, s_lo, s_hi)
 
 
 @nb.njit(cache=True)
@@ -565,6 +626,36 @@ def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_
         for h in range(num_hops):
             edge_totals[r, h] = edge_total[r * num_hops + h]
     return OK, nodes, edges, node_totals, edge_totals
+
+
+@nb.njit(cache=True, nogil=True)
+def time_order(indptr, indices, time, source_time, target_time):
+    """How one timed edge type's edge times relate to its end nodes' times.
+
+    Args:
+        indptr, indices, time: the edge type's CSR and edge times.
+        source_time, target_time: node times of the source and target node types (empty: untimed).
+
+    Returns:
+        (every edge is no newer than its source node, every edge is no older than its target node); an
+        untimed source node type gives False, an untimed target type True.
+    """
+    not_newer = source_time.shape[0] > 0
+    not_older = True
+    if not_newer:
+        for u in range(indptr.shape[0] - 1):
+            for j in range(indptr[u], indptr[u + 1]):
+                if time[j] > source_time[u]:
+                    not_newer = False
+                    break
+            if not not_newer:
+                break
+    if target_time.shape[0] > 0:
+        for j in range(indices.shape[0]):
+            if time[j] < target_time[indices[j]]:
+                not_older = False
+                break
+    return not_newer, not_older
 
 
 @nb.njit(cache=True)

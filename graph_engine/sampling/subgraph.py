@@ -205,9 +205,13 @@ class CsrGraph:
     Args:
         schema: node and edge types of the graph.
         csr: per edge type of ``schema.edge_types``: (indptr, indices, time or None).
+        node_time: per node type of ``schema.node_types``: node times or None. With them, rows whose
+            edges are known to be no newer than the anchor skip the time cut-off (same result, fewer
+            memory reads).
     """
 
-    def __init__(self, schema: GraphSchema, csr: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> None:
+    def __init__(self, schema: GraphSchema, csr: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                 node_time: Sequence[np.ndarray | None] | None = None) -> None:
         if len(csr) != len(schema.edge_types):
             raise SamplingError("one CSR per edge type is needed")
         self.schema = schema
@@ -228,7 +232,12 @@ class CsrGraph:
         self.max_degree = np.array([int(np.diff(p).max()) if p.shape[0] > 1 else 0 for p, _, _ in self._arrays],
                                    dtype=np.int64)
         assert self.max_degree.shape == (E,)
-        self.flags = np.array([self._flags(p, t, int(d)) for (p, _, t), d in zip(self._arrays, self.max_degree)],
+        times = [None] * len(schema.node_types) if node_time is None else list(node_time)
+        if len(times) != len(schema.node_types):
+            raise SamplingError("one node time array (or None) per node type is needed")
+        times = [_NO_TIME if t is None else _int64_array(t) for t in times]
+        self.flags = np.array([self._flags(p, i, t, int(d), times[a], times[b])
+                               for (p, i, t), d, a, b in zip(self._arrays, self.max_degree, self.et_src, self.et_dst)],
                               dtype=np.int64)
         # One row per expansion type, the layout multihop.COL_* names.
         self.graph = np.concatenate([self.addresses, self.et_dst[:, None], self.et_out[:, None], self.flags[:, None]],
@@ -237,9 +246,15 @@ class CsrGraph:
         self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
-    def _flags(indptr: np.ndarray, time: np.ndarray | None, max_degree: int) -> int:
-        """Kernel flags of one edge type: timed, rows of at most one edge, of exactly one edge."""
+    def _flags(indptr: np.ndarray, indices: np.ndarray, time: np.ndarray | None, max_degree: int,
+               source_time: np.ndarray, target_time: np.ndarray) -> int:
+        """Kernel flags of one edge type: timed, rows of at most one edge, of exactly one edge, and how
+        edge times relate to node times (see :mod:`.multihop`)."""
         flags = multihop.TIMED if time is not None else 0
+        if time is not None:
+            not_newer, not_older = multihop.time_order(indptr, indices, time, source_time, target_time)
+            flags |= (multihop.NOT_NEWER_THAN_SOURCE if not_newer else 0) | (
+                multihop.NOT_OLDER_THAN_TARGET if not_older else 0)
         if max_degree <= 1:
             flags |= multihop.MAX1
             if int(indptr[-1]) == indptr.shape[0] - 1:  # n rows, n edges, none with two: one each
