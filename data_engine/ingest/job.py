@@ -89,8 +89,9 @@ class IngestResult:
         primary_key, time_column: as proposed or declared (None when none).
         reused: whether an artifact made from the same content and options was found and kept.
         report: the ingestion report (``report.json``).
-        appended_to: the earlier table artifact whose rows come first, unchanged, when only the source's
-            new files were read (see ``previous`` of :func:`ingest_table`); None for a full ingestion.
+        appended_to: the earlier table artifact whose rows come first, unchanged, when this call read only the
+            source's new files (see ``previous`` of :func:`ingest_table`); None for a full ingestion and for
+            an artifact found already made (``reused``).
     """
 
     table: str
@@ -108,7 +109,7 @@ class IngestResult:
     @classmethod
     def from_table(cls, table: IngestedTable, reused: bool) -> "IngestResult":
         meta = table.metadata
-        appended = meta.get("appended_to")
+        appended = None if reused else meta.get("appended_to")
         return cls(table=meta["table"], uri=table.uri, format=meta["format"], rows=int(meta["rows"]),
                    rejected_rows=int(meta["rejected_rows"]), dtypes=table.dtypes,
                    primary_key=meta.get("primary_key"), time_column=meta.get("time_column"), reused=reused,
@@ -253,6 +254,10 @@ def ingest_table(source: str, table: str, *, output: str | None = None, options:
         staged = staging.stage_source(source, files)
         inputs = {"source": source, "fingerprint": staged.fingerprint, "table": table, "format": fmt,
                   "options": options.to_dict(), "profile": profile, "version": INGEST_VERSION}
+        if previous is not None:
+            same = _same_ingestion(store, previous, inputs)
+            if same is not None:  # nothing changed since: the earlier artifact (maybe an append) is the table
+                return IngestResult.from_table(same, reused=True)
         base = None if previous is None else _appendable(store, previous, staged, inputs)
         if base is not None:
             appended = _append(store, staging, staged, base, inputs, output, options, spark, settings, profile,
@@ -271,6 +276,18 @@ def ingest_table(source: str, table: str, *, output: str | None = None, options:
 
 class _NotAnAppend(Exception):
     """The new files cannot be appended to the earlier table as they are (the caller ingests everything)."""
+
+
+def _same_ingestion(store: ObjectStore, previous: str, inputs: dict[str, Any]) -> IngestedTable | None:
+    """The earlier table when it was made from exactly these inputs (same files, content and options)."""
+    from data_engine.ingest.tables import TableNotFoundError
+
+    try:
+        base = open_table(store, previous if "://" in previous else store.uri(previous))
+    except TableNotFoundError:
+        return None
+    made = base.artifact.manifest.inputs
+    return base if all(made.get(k) == v for k, v in inputs.items()) else None
 
 
 def _appendable(store: ObjectStore, previous: str, staged: StagedSource, inputs: dict[str, Any]

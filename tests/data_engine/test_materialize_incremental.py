@@ -92,6 +92,15 @@ def test_appended_files_are_ingested_alone_after_the_earlier_rows(update):
         assert later.dtypes == earlier.dtypes
 
 
+def test_an_unchanged_source_ingested_again_from_its_appended_table_is_that_table(update):
+    # The next job's ingestion (previous = the appended table, nothing new in the folder) finds it again:
+    # the graphs built on it stay shared.
+    name = KEPT[0]
+    again = ingest_table(str(update["sources"][name]), name, settings=update["settings"], store=update["store"],
+                         profile=False, previous=update["v2"][name].uri)
+    assert again.reused and again.uri == update["v2"][name].uri and again.appended_to is None
+
+
 def test_incremental_update_equals_a_full_build(update):
     artifacts = ArtifactStore(update["store"])
     incremental, full, first = update["incremental"], update["full"], update["first"]
@@ -191,26 +200,63 @@ def test_work_follows_the_appended_rows(update):
     assert incremental.work["rows_read"] == sum(appended.values()) < full.work["rows_read"] / 5
 
 
-def test_a_second_append_reads_only_its_own_rows(update):
-    settings, store, sources = update["settings"], update["store"], update["sources"]
+def _append_file(update, name: str, rows: pa.Table, previous: str):
+    path = update["sources"][name]
+    pq.write_table(rows, path / f"part-{len(list(path.iterdir())) + 1}.parquet")
+    result = ingest_table(str(path), name, settings=update["settings"], store=update["store"], profile=False,
+                          previous=previous)
+    assert result.appended_to == previous
+    return result.uri
+
+
+def _assert_same_graph(store, ours, theirs) -> None:
+    artifacts = ArtifactStore(store)
+    graph, rebuilt = GraphArtifact.open(artifacts, ours.graph_uri), GraphArtifact.open(artifacts, theirs.graph_uri)
+    graph.validate()
+    assert ours.links == theirs.links and ours.num_nodes == theirs.num_nodes
+    for edge_type in rebuilt.edge_types:
+        a, b = graph.csr(edge_type), rebuilt.csr(edge_type)
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices), edge_type
+        assert np.array_equal(a.time, b.time), edge_type
+
+
+def test_later_appends_read_only_their_rows_and_join_again_only_links_they_complete(update):
+    """Version 3 adds five orders, one naming a customer that does not exist yet (a dangling key); version 4
+    adds that customer and a product: the orders-customers link is joined again in full (an earlier order
+    now finds its customer), the orders-products link only gains empty rows for the new product."""
+    settings, store, v2 = update["settings"], update["store"], update["v2"]
     more = update["added"]["orders"].slice(0, 5)
-    more = more.set_column(more.schema.get_field_index("order_id"), "order_id",
-                           pc.add(more["order_id"], 10_000_000))
-    pq.write_table(more, sources["orders"] / "part-3.parquet")
-    v3 = ingest_table(str(sources["orders"]), "orders", settings=settings, store=store, profile=False,
-                      previous=update["v2"]["orders"].uri)
-    assert v3.appended_to == update["v2"]["orders"].uri
-    uris = {**{t: r.uri for t, r in update["v2"].items()}, "orders": v3.uri}
-    third = materialize_graph(update["schema"], uris, "graphs/v3", settings=settings, store=store,
+    more = more.set_column(more.schema.get_field_index("order_id"), "order_id", pc.add(more["order_id"], 10_000_000))
+    missing = int(pc.max(update["added"]["customers"]["customer_id"]).as_py()) + 1
+    ids = more["customer_id"].to_pylist()
+    ids[0] = missing
+    more = more.set_column(more.schema.get_field_index("customer_id"), "customer_id",
+                           pa.array(ids, more.schema.field("customer_id").type))
+    v3 = {**{t: r.uri for t, r in v2.items()}, "orders": _append_file(update, "orders", more, v2["orders"].uri)}
+    third = materialize_graph(update["schema"], v3, "graphs/v3", settings=settings, store=store,
                               previous=update["incremental"].output_uri)
     assert third.mode == "incremental"
     assert third.tables["orders"]["rows_read"] == third.tables["orders"]["nodes_encoded"] == 5
     assert third.tables["customers"]["status"] == third.tables["products"]["status"] == "unchanged"
     assert third.index_uris["customers"] == update["incremental"].index_uris["customers"]
-    assert third.work["edges_built"] == 10
-    graph = GraphArtifact.open(ArtifactStore(store), third.graph_uri)
-    graph.validate()
-    assert third.num_nodes["orders"] == update["incremental"].num_nodes["orders"] + 5
+    assert third.work["edges_built"] == 9  # five orders, two links, one key dangling
+    assert third.links["orders__customer_id__customers"]["dangling_keys"] == 1
+
+    customer = update["added"]["customers"].slice(0, 1)
+    customer = customer.set_column(customer.schema.get_field_index("customer_id"), "customer_id",
+                                   pa.array([missing], customer.schema.field("customer_id").type))
+    product = update["added"]["products"].slice(0, 1)
+    product = product.set_column(product.schema.get_field_index("product_id"), "product_id",
+                                 pc.add(product["product_id"], 10_000_000))
+    v4 = {**v3, "customers": _append_file(update, "customers", customer, v2["customers"].uri),
+          "products": _append_file(update, "products", product, v2["products"].uri)}
+    fourth = materialize_graph(update["schema"], v4, "graphs/v4", settings=settings, store=store, previous=third)
+    full = materialize_graph(update["schema"], v4, "graphs/v4-full", settings=settings, store=store)
+    assert fourth.mode == "incremental" and fourth.links["orders__customer_id__customers"]["dangling_keys"] == 0
+    build = GraphArtifact.open(ArtifactStore(store), fourth.graph_uri).manifest.metadata["build"]
+    assert build["links_rebuilt"] == ["orders__customer_id__customers"]
+    assert fourth.work["edges_built"] == fourth.num_edges["orders__customer_id__customers"]
+    _assert_same_graph(store, fourth, full)
 
 
 def test_changes_other_than_appends_fall_back_to_a_full_build(update, tmp_path):
