@@ -13,9 +13,10 @@ Outputs come in *streams*: node stream ``a * (H + 1) + h`` holds the nodes of ty
 2. :func:`sample_chunks`: any number of threads take chunks from a shared counter (so a thread that
    the OS holds back costs nothing but its current chunk) and sample each chunk hop by hop, appending
    every node and edge straight to its stream segment. An edge refers to its end nodes by *code*
-   ``stream << 40 | index within the chunk's segment``. A hop runs as four loops over the chunk's
+   ``stream << 40 | index within the chunk's segment``. A hop runs as loops over the chunk's
    (frontier node, expansion type) pairs, each prefetching what the next one reads, so that many
-   independent cache misses are in flight at once.
+   independent cache misses are in flight at once: pairs and their prefetches; row bounds; time
+   cut-offs, all rows' binary searches advancing one step per pass; draws; neighbours.
 3. :func:`finish`: prefix sums over (stream, chunk) give each segment's output position; nodes are
    copied segment by segment, edges with their codes turned into positions within their node type.
 
@@ -28,7 +29,10 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
 - *one-edge rows* (``TOTAL1``): the row of node ``u`` is position ``u``: its time and neighbour are
   fetched at once, without the row pointer.
 - time cut-off: a row whose last edge is no newer than the anchor is visible whole (no search); the
-  times of rows of up to 32 edges are all prefetched before the search.
+  times of rows of up to 32 edges are all prefetched before the search. No cut-off at all, and no time
+  read, for the row of a node found through an edge type whose edges are no older than their target
+  (``NOT_OLDER_THAN_TARGET``: the node is no newer than that edge, hence than the anchor) when the row's
+  edges are no newer than their source (``NOT_NEWER_THAN_SOURCE``): a fact's links to untimed tables.
 
 Randomness is counter-based (a hash of the key, group, node and expansion type), and chunks are
 independent, so the result depends neither on the number of threads nor on how groups fall into chunks.

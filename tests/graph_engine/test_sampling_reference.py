@@ -237,3 +237,61 @@ def test_random_graphs_match_the_reference(case, key):
         flags = dict(zip(schema.edge_types, graph.engine.flags.tolist()))
         assert flags[("f", "a_id", "a")] & multihop.TOTAL1 and flags[("a", "parent_id", "a")] & multihop.MAX1
         assert_matches(graph, request)
+
+
+def _engines(graph_store, shift_product_edges: int = 0):
+    """Engines over the shop's arrays, with and without node times; ``shift_product_edges`` moves the
+    times of the order -> product edges (making them inconsistent with the orders' times)."""
+    schema = graph_store.schema
+    arrays = []
+    for edge_type in schema.edge_types:
+        csr = graph_store.graph.csr(edge_type)
+        time = np.asarray(csr.time) if csr.time is not None else None
+        if edge_type == ("orders", "product_id", "products") and shift_product_edges:
+            time = time + shift_product_edges
+        arrays.append((np.asarray(csr.indptr), np.asarray(csr.indices), time))
+    node_time = [graph_store.node_time(t) for t in schema.node_types]
+    return subgraph.CsrGraph(schema, arrays), subgraph.CsrGraph(schema, arrays, node_time)
+
+
+def _same(a, b) -> None:
+    for name in ("node", "batch", "row", "col", "edge", "node_counts", "edge_counts"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+
+
+def test_rows_known_visible_skip_the_cut_off_with_the_same_result(graph_store, customer_seeds):
+    nodes, times = customer_seeds
+    plain, with_times = _engines(graph_store)
+    flags = dict(zip(graph_store.schema.edge_types, with_times.flags.tolist()))
+    assert flags[("orders", "product_id", "products")] & multihop.NOT_NEWER_THAN_SOURCE
+    assert flags[("customers", "rev_customer_id", "orders")] & multihop.NOT_OLDER_THAN_TARGET
+    assert not plain.flags.tolist() == with_times.flags.tolist()
+    for strategy in ("uniform", "last"):
+        request = _request(graph_store, "customers", nodes.numpy(), np.full((len(plain.flags), 3), 4),
+                           times.numpy(), strategy=strategy)
+        _same(plain.sample(request), with_times.sample(request))
+
+
+def test_edges_newer_than_their_source_are_still_cut_off(graph_store, customer_seeds):
+    nodes, times = customer_seeds
+    ten_years = 10 * 365 * 86_400
+    plain, with_times = _engines(graph_store, shift_product_edges=ten_years)
+    flags = dict(zip(graph_store.schema.edge_types, with_times.flags.tolist()))
+    assert not flags[("orders", "product_id", "products")] & multihop.NOT_NEWER_THAN_SOURCE
+    request = _request(graph_store, "customers", nodes.numpy(), np.full((len(plain.flags), 2), 5), times.numpy())
+    result = with_times.sample(request)
+    _same(plain.sample(request), result)
+    split = result.split(graph_store.schema)
+    # Every order -> product edge now lies in the future of every anchor: none may be sampled.
+    assert split.row[("products", "rev_product_id", "orders")].size == 0
+    assert split.row[("orders", "customer_id", "customers")].size > 0
+
+
+def test_time_order_of_edge_times():
+    indptr = np.array([0, 2, 3], dtype=np.int64)
+    indices = np.array([0, 1, 1], dtype=np.int64)
+    time = np.array([5, 7, 9], dtype=np.int64)
+    none = np.empty(0, dtype=np.int64)
+    assert multihop.time_order(indptr, indices, time, np.array([7, 9]), np.array([5, 7])) == (True, True)
+    assert multihop.time_order(indptr, indices, time, np.array([6, 9]), np.array([5, 8])) == (False, False)
+    assert multihop.time_order(indptr, indices, time, none, none) == (False, True)
