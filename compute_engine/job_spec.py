@@ -105,6 +105,8 @@ class GraphInputs:
         index_uri: the folder of the node index artifacts (``<index_uri>/<table>``: key -> node index).
         graph_store_address: ``host:port`` of a running graph store (remote sampling), if any.
         feature_store_address: ``host:port`` of a running feature store, if any.
+        index_uris, feature_uris: table -> its node index / feature artifact; they take precedence over the
+            folders (a graph updated incrementally keeps the artifacts of unchanged tables where they were).
     """
 
     graph_uri: str | None = None
@@ -112,11 +114,21 @@ class GraphInputs:
     index_uri: str | None = None
     graph_store_address: str | None = None
     feature_store_address: str | None = None
+    index_uris: dict[str, str] | None = None
+    feature_uris: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         _check_uri(self.graph_uri, "graph.graph_uri", optional=True)
         _check_uri(self.features_uri, "graph.features_uri", optional=True)
         _check_uri(self.index_uri, "graph.index_uri", optional=True)
+        for name in ("index_uris", "feature_uris"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise JobSpecError(f"graph.{name}: expected an object of table -> URI, got {value!r}")
+            for table, uri in value.items():
+                _check_uri(uri, f"graph.{name}.{table}")
         for name in ("graph_store_address", "feature_store_address"):
             value = getattr(self, name)
             if value is None:
@@ -124,6 +136,12 @@ class GraphInputs:
             host, sep, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise JobSpecError(f"graph.{name}: expected host:port, got {value!r}")
+
+    def index_location(self, table: str) -> str | None:
+        """The node index artifact of ``table`` (None when the spec names none)."""
+        if self.index_uris and table in self.index_uris:
+            return self.index_uris[table]
+        return f"{self.index_uri.rstrip('/')}/{table}" if self.index_uri else None
 
 
 @dataclass(frozen=True)

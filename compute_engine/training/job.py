@@ -122,6 +122,8 @@ def open_stores(spec: JobSpec, store: ObjectStore) -> Stores:
         from graph_engine.service import RemoteFeatureStore
 
         features = RemoteFeatureStore(g.feature_store_address)
+    elif g.feature_uris:
+        features = ArtifactFeatureStore.open(store, dict(g.feature_uris))
     elif g.features_uri:
         features = ArtifactFeatureStore.open(store, g.features_uri)
     else:
@@ -130,9 +132,10 @@ def open_stores(spec: JobSpec, store: ObjectStore) -> Stores:
 
 
 def _index(spec: JobSpec, store: ObjectStore, table: str) -> NodeIndex:
-    if not spec.graph.index_uri:
-        raise InputError(f"job {spec.job_id}: a GNN job needs graph.index_uri (the node index artifacts)")
-    uri = f"{spec.graph.index_uri.rstrip('/')}/{table}"
+    uri = spec.graph.index_location(table)
+    if uri is None:
+        raise InputError(f"job {spec.job_id}: a GNN job needs graph.index_uri or graph.index_uris (the node index "
+                         "artifacts)")
     try:
         return NodeIndex.open(ArtifactStore(store), uri)
     except (ArtifactError, MaterializeError) as exc:
@@ -280,7 +283,8 @@ def run_train_job(spec: JobSpec, *, store: ObjectStore) -> GNNJobResult:
                          f"{table.task_type.value}")
     artifacts = ArtifactStore(store)
     inputs = {"job": "train", "version": JOB_VERSION, "training_table": table.content_hash,
-              "graph": spec.graph.graph_uri, "features": spec.graph.features_uri, "index": spec.graph.index_uri,
+              "graph": spec.graph.graph_uri, "features": spec.graph.feature_uris or spec.graph.features_uri,
+              "index": spec.graph.index_uris or spec.graph.index_uri,
               "plan": plan.to_dict(), "options": options}
     found = artifacts.find(spec.output_uri, inputs)
     if found is not None:
@@ -393,7 +397,8 @@ def run_predict_job(spec: JobSpec, *, store: ObjectStore) -> GNNJobResult:
                          f"{model.spec.entity_type}")
     inputs = {"job": "predict", "version": JOB_VERSION, "prediction_table": table.content_hash,
               "model": model_artifact.manifest.content_hash, "graph": spec.graph.graph_uri,
-              "features": spec.graph.features_uri, "index": spec.graph.index_uri}
+              "features": spec.graph.feature_uris or spec.graph.features_uri,
+              "index": spec.graph.index_uris or spec.graph.index_uri}
     found = artifacts.find(spec.output_uri, inputs)
     if found is not None:
         return GNNJobResult(found.uri, {}, {"predicted": int(found.manifest.metadata.get("rows") or 0)},

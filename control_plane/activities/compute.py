@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,10 +23,12 @@ from control_plane.activities.common import engine_errors, run_blocking
 from control_plane.workflows.messages import (
     AskedTrial,
     AskTrialsRequest,
+    MaterializeOutcome,
     PredictJobOutcome,
     PredictJobRequest,
     Selection,
     SelectionRequest,
+    StoresOutcome,
     TellTrialsRequest,
     TrialOutcome,
     TrialRequest,
@@ -43,6 +45,9 @@ from control_plane.workflows.trials import higher_is_better
 from platform_core.artifacts import ArtifactStore
 from platform_core.object_store import ObjectStore
 from platform_core.settings import Settings
+
+if TYPE_CHECKING:
+    from compute_engine.job_spec import GraphInputs
 
 #: The exit status of a trainer job whose inputs are wrong (see services/trainer.py).
 USER_ERROR_EXIT = 2
@@ -150,19 +155,10 @@ class ComputeActivities:
         Returns:
             The trial's holdout (and validation) metrics, curves and output artifact.
         """
-        from compute_engine.job_spec import GraphInputs, JobSpec
+        from compute_engine.job_spec import JobSpec
 
         started = activity.info().started_time.isoformat()
-        graph = GraphInputs()
-        if request.graph is not None:
-            features = sorted(request.graph.feature_uris.values())
-            graph = GraphInputs(graph_uri=request.graph.graph_uri,
-                                features_uri=request.graph.output_uri + "/features" if features else None,
-                                index_uri=request.graph.output_uri + "/index",
-                                graph_store_address=_host_port(request.stores.graph_store_address)
-                                if request.stores else None,
-                                feature_store_address=_host_port(request.stores.feature_store_address)
-                                if request.stores else None)
+        graph = graph_inputs(request.graph, request.stores)
         part = "baseline" if request.number < 0 else f"t{request.number}"
         with engine_errors():
             spec = JobSpec(kind=request.kind, job_id=_job_id(request.job_id), task_type=request.task_type,
@@ -243,16 +239,9 @@ class ComputeActivities:
         Returns:
             The output artifact, its Parquet files and the predicted rows.
         """
-        from compute_engine.job_spec import GraphInputs, JobSpec
+        from compute_engine.job_spec import JobSpec
 
-        graph = GraphInputs()
-        if request.graph is not None:
-            graph = GraphInputs(graph_uri=request.graph.graph_uri, features_uri=request.graph.output_uri + "/features",
-                                index_uri=request.graph.output_uri + "/index",
-                                graph_store_address=_host_port(request.stores.graph_store_address)
-                                if request.stores else None,
-                                feature_store_address=_host_port(request.stores.feature_store_address)
-                                if request.stores else None)
+        graph = graph_inputs(request.graph, request.stores)
         with engine_errors():
             spec = JobSpec(kind="predict", job_id=_job_id(request.job_id), task_type=request.task_type,
                            output_uri=self._uri(request.output_uri),
@@ -281,6 +270,20 @@ def prediction_outputs(store: ObjectStore, uri: str) -> PredictJobOutcome:
     first = f"{artifact.uri}/{predictions[0].name}" if predictions else None
     return PredictJobOutcome(output_uri=artifact.uri, predictions_uri=first, rows=rows,
                              files=[f.name for f in artifact.manifest.files])
+
+
+def graph_inputs(graph: MaterializeOutcome | None, stores: StoresOutcome | None) -> "GraphInputs":
+    """What a trainer job reads of a materialized graph: its artifacts table by table, and the running stores."""
+    from compute_engine.job_spec import GraphInputs
+
+    if graph is None:
+        return GraphInputs()
+    return GraphInputs(graph_uri=graph.graph_uri,
+                       features_uri=graph.output_uri + "/features" if graph.feature_uris else None,
+                       index_uri=graph.output_uri + "/index",
+                       feature_uris=dict(graph.feature_uris) or None, index_uris=dict(graph.index_uris) or None,
+                       graph_store_address=_host_port(stores.graph_store_address) if stores else None,
+                       feature_store_address=_host_port(stores.feature_store_address) if stores else None)
 
 
 def _host_port(address: str | None) -> str | None:

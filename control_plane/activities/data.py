@@ -8,6 +8,7 @@ The engines are idempotent: an artifact whose manifest records the same inputs i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -30,6 +31,8 @@ from control_plane.workflows.policies import (
     BUILD_TRAINING_TABLE,
     INGEST_TABLE,
     MATERIALIZE_GRAPH,
+    content_key,
+    ingest_key,
 )
 from platform_core.object_store import ObjectStore
 from platform_core.settings import Settings
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 T = TypeVar("T")
+#: Where the pointers to the latest table artifact per source and graph per schema live in the store.
+LATEST_PREFIX = "latest"
 
 
 def job_group() -> str:
@@ -100,6 +105,19 @@ class DataActivities:
     def _uri(self, uri: str) -> str:
         return uri if "://" in uri else self.store.uri(uri)
 
+    # The latest artifact built for the same table source, or for the same schema, is what the next build
+    # updates from when the data only grew (the engines check that, and build in full otherwise).
+    def _latest(self, kind: str, key: str) -> str | None:
+        pointer = f"{LATEST_PREFIX}/{kind}/{key}.json"
+        try:
+            uri = json.loads(self.store.read_bytes(pointer)).get("uri")
+        except (FileNotFoundError, OSError, ValueError):
+            return None
+        return uri if isinstance(uri, str) and uri else None
+
+    def _remember(self, kind: str, key: str, uri: str) -> None:
+        self.store.write_bytes(f"{LATEST_PREFIX}/{kind}/{key}.json", json.dumps({"uri": uri}).encode())
+
     async def _in_spark(self, description: str, work: Callable[["SparkSession"], T]) -> T:
         """Run ``work(spark)`` under this activity's job group, heartbeating; cancel its jobs on cancellation."""
         from data_engine.spark_session import get_spark
@@ -134,12 +152,18 @@ class DataActivities:
         with engine_errors():
             options = IngestOptions.from_dict(source.options) if source.options else None
 
+        key = ingest_key(source)
+        previous = self._latest("ingest", key)
+
         def work(spark: "SparkSession") -> IngestOutcome:
             result = ingest_table(source.source_uri, source.name, options=options, settings=self.settings,
-                                  store=self.store, spark=spark)
+                                  store=self.store, spark=spark, previous=previous)
             table = open_table(self.store, result.uri)
+            appended = result.rows - open_table(self.store, result.appended_to).rows if result.appended_to else None
+            self._remember("ingest", key, result.uri)
             return IngestOutcome(table=source.name, uri=result.uri, content_hash=table.artifact.manifest.content_hash,
-                                 rows=result.rows, rejected_rows=result.rejected_rows, reused=result.reused)
+                                 rows=result.rows, rejected_rows=result.rejected_rows, reused=result.reused,
+                                 appended_rows=appended)
 
         return await self._in_spark(f"ingest {source.name}", work)
 
@@ -148,13 +172,22 @@ class DataActivities:
         """Materialize node indexes, the graph and the features (or find them made from the same inputs)."""
         from data_engine.materialize import materialize_graph
 
+        key = content_key("graph", request.schema)
+        output = self._uri(request.output_uri)
+        previous = self._latest("graphs", key)
+
         def work(spark: "SparkSession") -> MaterializeOutcome:
-            result = materialize_graph(request.schema, request.table_uris, self._uri(request.output_uri),
-                                       settings=self.settings, store=self.store, spark=spark,
-                                       progress=lambda message: activity.logger.info("materialize: %s", message))
+            result = materialize_graph(request.schema, request.table_uris, output, settings=self.settings,
+                                       store=self.store, spark=spark,
+                                       progress=lambda message: activity.logger.info("materialize: %s", message),
+                                       previous=previous if previous not in (None, output) else None)
+            if result.fallback:
+                activity.logger.info("materialize: built in full (%s)", result.fallback)
+            self._remember("graphs", key, result.output_uri)
             return MaterializeOutcome(output_uri=result.output_uri, graph_uri=result.graph_uri,
                                       feature_uris=dict(result.feature_uris), num_nodes=dict(result.num_nodes),
-                                      num_edges=dict(result.num_edges), reused=result.reused)
+                                      num_edges=dict(result.num_edges), reused=result.reused, mode=result.mode,
+                                      work=dict(result.work), index_uris=dict(result.index_uris))
 
         return await self._in_spark("materialize graph", work)
 

@@ -61,7 +61,8 @@ class IngestRequest:
 
 @dataclass
 class IngestOutcome:
-    """A table artifact: its URI, content hash, rows, and whether an identical one was found."""
+    """A table artifact: its URI, content hash, rows, whether an identical one was found, and (when only new
+    files of the source were read onto the earlier artifact) how many rows they added."""
 
     table: str
     uri: str
@@ -69,6 +70,7 @@ class IngestOutcome:
     rows: int
     rejected_rows: int
     reused: bool
+    appended_rows: int | None = None
 
 
 @dataclass
@@ -88,7 +90,10 @@ class MaterializeRequest:
 
 @dataclass
 class MaterializeOutcome:
-    """The materialized graph: its folder, graph artifact, feature artifacts and counts."""
+    """The materialized graph: its folder, graph artifact, feature artifacts and counts; ``mode`` is
+    ``incremental`` when it was updated from the previous graph of the same schema (``work`` counts the rows
+    read, encoded and copied; unchanged tables keep their node index and feature artifacts where they were,
+    so readers take ``index_uris`` and ``feature_uris``, not folders under ``output_uri``)."""
 
     output_uri: str
     graph_uri: str
@@ -96,6 +101,9 @@ class MaterializeOutcome:
     num_nodes: dict[str, int]
     num_edges: dict[str, int]
     reused: bool
+    mode: str = "full"
+    work: dict[str, int] = field(default_factory=dict)
+    index_uris: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

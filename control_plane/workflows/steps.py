@@ -84,6 +84,7 @@ async def ingest_tables(progress: Progress, tables: list[TableSource]) -> dict[s
         reused = outcome.reused or elsewhere
         outcome.reused = reused
         detail = (f"{outcome.rows} rows, {outcome.rejected_rows} rejected"
+                  + (f"; {outcome.appended_rows} new rows appended" if outcome.appended_rows is not None else "")
                   + ("; built by another job" if elsewhere else "; artifact found" if reused else ""))
         await progress.finish(step, reused=reused, detail=detail)
         return outcome
@@ -120,6 +121,8 @@ async def materialize(progress: Progress, schema: dict[str, Any], ingested: dict
     edges = sum(outcome.num_edges.values())
     await progress.finish(MATERIALIZE_STEP, reused=outcome.reused,
                           detail=f"{nodes} nodes, {edges} edges"
+                          + (f"; updated incrementally ({outcome.work.get('nodes_encoded', 0)} nodes encoded)"
+                             if outcome.mode == "incremental" and not outcome.reused else "")
                           + ("; built by another job" if elsewhere else "; artifact found" if outcome.reused else ""))
     return outcome
 

@@ -27,7 +27,9 @@ def full_spec() -> JobSpec:
         kind="train", job_id="trial-7", task_type=TaskType.LINK_PREDICTION, output_uri="s3://pq-bucket/jobs/trial-7",
         training_table_uri="s3://pq-bucket/tt/recs", table_uris={"customers": "s3://pq-bucket/tables/customers"},
         graph=GraphInputs(graph_uri="s3://pq-bucket/graph", features_uri="s3://pq-bucket/features",
-                          graph_store_address="graph-store:8815"),
+                          graph_store_address="graph-store:8815", index_uri="s3://pq-bucket/g2/index",
+                          index_uris={"customers": "s3://pq-bucket/g1/index/customers"},
+                          feature_uris={"customers": "s3://pq-bucket/g1/features/customers"}),
         model_plan={"channels": 128, "layers": 2, "lr": 0.001, "aggr": ["sum", "mean"]}, seed=11, device="cuda",
         resources=Resources(cpu=4, memory="16Gi", gpu=1), node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
     )
@@ -110,3 +112,15 @@ def test_predict_needs_a_model_and_a_prediction_table() -> None:
     spec = JobSpec(kind="predict", job_id="p1", task_type="regression", output_uri="file:///tmp/out",
                    prediction_table_uri="file:///tmp/pt", model_uri="file:///tmp/model")
     assert spec.resources == Resources() and spec.device == "auto"
+
+
+def test_per_table_index_artifacts_come_before_the_folder() -> None:
+    graph = full_spec().graph
+    # An incrementally updated graph keeps an unchanged table's artifacts where the previous graph made them.
+    assert graph.index_location("customers") == "s3://pq-bucket/g1/index/customers"
+    assert graph.index_location("orders") == "s3://pq-bucket/g2/index/orders"
+    assert GraphInputs().index_location("orders") is None
+    with pytest.raises(JobSpecError, match="graph.index_uris"):
+        GraphInputs(index_uris=["s3://pq-bucket/x"])  # type: ignore[arg-type]
+    with pytest.raises(JobSpecError, match="graph.feature_uris.orders"):
+        GraphInputs(feature_uris={"orders": "ftp://elsewhere/x"})

@@ -364,6 +364,11 @@ def test_an_update_reingests_only_the_table_with_new_rows_then_retrains_and_pred
     orders.mkdir()
     table = pq.read_table(harness.raw / "orders.parquet")
     pq.write_table(table, orders / "part-0.parquet")
+    # The orders now come from a folder: a first update ingests it and builds that graph.
+    first = harness.result(harness.start(IncrementalUpdateWorkflow.run, IncrementalUpdateInput(
+        schema=harness.schema, tables=harness.sources(orders=orders.as_uri())), f"pq-update-{uuid.uuid4().hex[:8]}"))
+    assert first.graph.num_nodes["orders"] == table.num_rows
+    # Five new orders arrive as a new file of the folder.
     newest = table.slice(table.num_rows - 5)
     ids = pa.array([i + 1 + max(table.column("order_id").to_pylist()) for i in range(5)], pa.int64())
     new_rows = newest.set_column(newest.schema.get_field_index("order_id"), "order_id", ids)
@@ -391,14 +396,18 @@ def test_an_update_reingests_only_the_table_with_new_rows_then_retrains_and_pred
     result = harness.result(handle, 600)
     before = trained.results[0]
     assert result.changed_tables == ["orders"]
-    assert result.table_uris["customers"] == before.table_uris["customers"]
-    assert result.table_uris["orders"] != before.table_uris["orders"]
-    assert result.graph.graph_uri != before.graph.graph_uri
+    assert result.table_uris["customers"] == before.table_uris["customers"] == first.table_uris["customers"]
+    assert result.table_uris["orders"] != first.table_uris["orders"]
+    assert result.graph.graph_uri != first.graph.graph_uri
     assert result.graph.num_nodes == {**before.graph.num_nodes, "orders": table.num_rows + 5}
     steps = _by_step(harness.progress(handle))
     assert steps["ingest:customers"]["status"] == "reused" and steps["ingest:orders"]["status"] == "done"
     assert steps["materialize_links"]["status"] == "done"
     assert steps["retrain"]["status"] == "done" and steps["predict"]["status"] == "done"
+    # Only the new file was read, and only the new orders were encoded: the rest was copied.
+    assert "5 new rows appended" in steps["ingest:orders"]["detail"]
+    assert result.graph.mode == "incremental" and "updated incrementally" in steps["materialize_links"]["detail"]
+    assert result.graph.work["nodes_encoded"] == 5 and result.graph.work["nodes_copied"] >= table.num_rows
 
     # The retrained GNN learnt from the updated graph, and the prediction used that new model.
     assert result.training.graph.graph_uri == result.graph.graph_uri
