@@ -29,7 +29,17 @@ from compute_engine.metrics import curves, evaluate
 from control_plane.app import create_app
 from control_plane.auth import create_first_admin_key
 from control_plane.db import Database
-from control_plane.db.models import DataTable, Graph, JobStatus, PredictionJob, PQuery, Project, TrainingJob, TrainingTrial
+from control_plane.db.models import (
+    DataTable,
+    Graph,
+    GraphUpdate,
+    JobStatus,
+    PredictionJob,
+    PQuery,
+    Project,
+    TrainingJob,
+    TrainingTrial,
+)
 from data_engine.demo_data import generate
 from platform_core.settings import Settings
 
@@ -316,6 +326,14 @@ def _seed_jobs(settings: Settings, project_id: str, folder: Path) -> tuple[str, 
                                                  {"step": "predict", "status": "done"}],
                                        started_at=now, finished_at=now)
             session.add(prediction)
+            session.flush()
+            update = GraphUpdate(project_id=project_id, graph_id=graph.id, status=JobStatus.SUCCEEDED.value,
+                                 changed_tables=["orders"], training_job_id=job.id, prediction_job_id=prediction.id,
+                                 progress=[{"step": "ingest:orders", "status": "done"},
+                                           {"step": "materialize_links", "status": "done"},
+                                           {"step": "retrain", "status": "done"}, {"step": "predict", "status": "done"}],
+                                 started_at=now - timedelta(seconds=120), finished_at=now)
+            session.add(update)
             session.commit()
             return job.id, prediction.id
     finally:
@@ -334,6 +352,10 @@ def test_job_pages_show_progress_metrics_plots_trials_and_predictions(server, br
         _wait_route(page, "jobs")
         page.get_by_role("link", name=f"Training job {job_id[:8]}").wait_for()
         assert page.locator("table.data tbody tr", has_text="running").count() == 1
+        updates = page.get_by_role("table", name="Graph updates")
+        assert "orders" in updates.inner_text() and "predict (done)" in updates.inner_text()
+        assert updates.get_by_role("link", name=f"Retrained by the update: job {job_id[:8]}").get_attribute("href") == \
+            f"#/jobs/training/{job_id}"
         _shot(page, "11-jobs")
 
         page.get_by_role("link", name=f"Training job {job_id[:8]}").click()

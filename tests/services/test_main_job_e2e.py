@@ -8,6 +8,7 @@ The last test (browser tier) reads the results in the web console, in Debian's C
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -129,18 +130,12 @@ def test_the_main_job_left_tables_graph_models_and_predictions_behind_the_api(ma
                 assert ((scores >= 0) & (scores <= 1)).all()
 
 
-@pytest.mark.browser
-def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_job):
+@contextlib.contextmanager
+def signed_in_console(settings, key: str):
+    """A Chromium page of the console, signed in with ``key``; yields (page, page errors)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/bootstrap does)")
-    settings, _, _, _ = main_job
-    project_id, _, key = create_project_key(settings, PROJECT, name="console check")
-    with PQClient(settings.api_url, key) as api:
-        churn = next(p for p in PQClient.iterate(lambda **kw: api.list_pqueries(project_id, **kw)) if p.name == "churn")
-        (job,) = list(PQClient.iterate(lambda **kw: api.list_training_jobs(project_id, pquery_id=churn.id, **kw)))
-        (prediction,) = list(PQClient.iterate(
-            lambda **kw: api.list_prediction_jobs(project_id, training_job_id=job.id, **kw)))
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -152,40 +147,108 @@ def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_jo
             page.goto(settings.api_url + "/")
             page.get_by_label("API key").fill(key)
             page.get_by_role("button", name="Sign in").click()
-            page.get_by_role("link", name="Jobs", exact=True).click()
-            page.get_by_role("link", name=f"Training job {job.id[:8]}").click()
-            page.wait_for_function("r => document.getElementById('main').dataset.route === r",
-                                   arg=f"jobs/training/{job.id}")
-            metrics = page.get_by_role("table", name="Holdout metrics: GNN and baseline")
-            assert metrics.locator("tbody tr").count() == 4  # auroc, average precision, accuracy, f1
-            assert "auroc" in metrics.locator("tbody tr").first.inner_text().lower()
-            trials = page.get_by_role("table", name="AutoML trials")
-            assert "chosen" in trials.locator("tbody tr", has_text="trial 0").inner_text()
-            assert trials.locator("tbody tr", has_text="baseline").count() == 1
-            plots = page.locator("section", has=page.get_by_role("heading", name="Holdout plots"))
-            assert plots.locator("figure", has_text="ROC curve").locator("path.series").count() == 2
-            link = page.get_by_role("link", name="Workflow in Temporal UI")
-            assert link.get_attribute("href") == (f"{settings.temporal_ui_url}/namespaces/default/workflows/"
-                                                  f"{job.workflow_id}") and job.workflow_id
-            page.screenshot(path=str(SHOTS / "21-main-job-training.png"), full_page=True)
-
-            page.get_by_role("link", name=prediction.id[:8]).click()
-            page.wait_for_function("r => document.getElementById('main').dataset.route === r",
-                                   arg=f"jobs/prediction/{prediction.id}")
-            preview = page.get_by_role("table", name="First predictions")
-            assert preview.locator("thead th").all_inner_texts() == ["customer_id", "anchor_time", "score"]
-            assert preview.locator("tbody tr").count() == min(20, prediction.outputs["rows"])
-            assert page.get_by_role("link", name="Workflow in Temporal UI").get_attribute("href").endswith(
-                f"/workflows/{prediction.workflow_id}") and prediction.workflow_id
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Download CSV").click()
-            lines = Path(download.value.path()).read_text().strip().splitlines()
-            assert lines[0].replace('"', "") == "customer_id,anchor_time,score"
-            assert len(lines) == prediction.outputs["rows"] + 1
-            page.screenshot(path=str(SHOTS / "22-main-job-predictions.png"), full_page=True)
-            assert not errors, errors
+            page.wait_for_function("() => (document.getElementById('main').dataset.route || 'signin') !== 'signin'")
+            yield page, errors
         finally:
             chromium.close()
+
+
+@pytest.mark.browser
+def test_the_console_shows_the_trained_model_its_metrics_and_predictions(main_job):
+    settings, _, _, _ = main_job
+    project_id, _, key = create_project_key(settings, PROJECT, name="console check")
+    with PQClient(settings.api_url, key) as api:
+        churn = next(p for p in PQClient.iterate(lambda **kw: api.list_pqueries(project_id, **kw)) if p.name == "churn")
+        (job,) = list(PQClient.iterate(lambda **kw: api.list_training_jobs(project_id, pquery_id=churn.id, **kw)))
+        (prediction,) = list(PQClient.iterate(
+            lambda **kw: api.list_prediction_jobs(project_id, training_job_id=job.id, **kw)))
+    with signed_in_console(settings, key) as (page, errors):
+        page.get_by_role("link", name="Jobs", exact=True).click()
+        page.get_by_role("link", name=f"Training job {job.id[:8]}").click()
+        page.wait_for_function("r => document.getElementById('main').dataset.route === r",
+                               arg=f"jobs/training/{job.id}")
+        metrics = page.get_by_role("table", name="Holdout metrics: GNN and baseline")
+        assert metrics.locator("tbody tr").count() == 4  # auroc, average precision, accuracy, f1
+        assert "auroc" in metrics.locator("tbody tr").first.inner_text().lower()
+        trials = page.get_by_role("table", name="AutoML trials")
+        assert "chosen" in trials.locator("tbody tr", has_text="trial 0").inner_text()
+        assert trials.locator("tbody tr", has_text="baseline").count() == 1
+        plots = page.locator("section", has=page.get_by_role("heading", name="Holdout plots"))
+        assert plots.locator("figure", has_text="ROC curve").locator("path.series").count() == 2
+        link = page.get_by_role("link", name="Workflow in Temporal UI")
+        assert link.get_attribute("href") == (f"{settings.temporal_ui_url}/namespaces/default/workflows/"
+                                              f"{job.workflow_id}") and job.workflow_id
+        page.screenshot(path=str(SHOTS / "21-main-job-training.png"), full_page=True)
+
+        page.get_by_role("link", name=prediction.id[:8]).click()
+        page.wait_for_function("r => document.getElementById('main').dataset.route === r",
+                               arg=f"jobs/prediction/{prediction.id}")
+        preview = page.get_by_role("table", name="First predictions")
+        assert preview.locator("thead th").all_inner_texts() == ["customer_id", "anchor_time", "score"]
+        assert preview.locator("tbody tr").count() == min(20, prediction.outputs["rows"])
+        assert page.get_by_role("link", name="Workflow in Temporal UI").get_attribute("href").endswith(
+            f"/workflows/{prediction.workflow_id}") and prediction.workflow_id
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download CSV").click()
+        lines = Path(download.value.path()).read_text().strip().splitlines()
+        assert lines[0].replace('"', "") == "customer_id,anchor_time,score"
+        assert len(lines) == prediction.outputs["rows"] + 1
+        page.screenshot(path=str(SHOTS / "22-main-job-predictions.png"), full_page=True)
+        assert not errors, errors
+
+
+SPEND_INVALID = "PREDICT SUM(orders.price, 0, 30, days)\nFOR EACH customer.customer_id"
+SPEND = "PREDICT SUM(orders.price, 0, 30, days)\nFOR EACH customers.customer_id"
+
+
+@pytest.mark.browser
+def test_a_query_typed_in_the_console_trains_live_then_predicts_and_downloads(main_job):
+    """Everything from the console against the live stack: no job exists for this query before it."""
+    settings, _, _, _ = main_job
+    project_id, _, key = create_project_key(settings, PROJECT, name="console training")
+    with signed_in_console(settings, key) as (page, errors):
+        page.goto(settings.api_url + "/#/query")
+        page.wait_for_function("() => document.getElementById('main').dataset.route === 'query'")
+        editor = page.get_by_label("Predictive query (PQL)")
+        editor.fill(SPEND_INVALID)
+        page.locator(".pql-error").first.wait_for()
+        assert "did you mean customers?" in page.locator(".pql-hint").inner_text()
+        editor.fill(SPEND)
+        page.locator("[data-task-type='regression']").wait_for()
+        page.get_by_label("Query name").fill("spend")
+        page.get_by_role("button", name="Save query").click()
+        page.get_by_text("Saved as spend.").wait_for()
+        assert page.get_by_label("Run mode").input_value() == "fast"
+        page.get_by_role("button", name="Start training").click()
+        page.wait_for_function("() => (document.getElementById('main').dataset.route || '')"
+                               ".startsWith('jobs/training/')")
+        job_id = page.evaluate("() => document.getElementById('main').dataset.route").rsplit("/", 1)[1]
+        # The page follows the workflow live: steps turn running, then done.
+        page.locator(".step-running").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(SHOTS / "23-console-training-live.png"), full_page=True)
+        page.get_by_role("button", name="Predict").wait_for(timeout=900_000)
+        metrics = page.get_by_role("table", name="Holdout metrics: GNN and baseline")
+        assert "mae" in metrics.inner_text().lower()
+        plots = page.locator("section", has=page.get_by_role("heading", name="Holdout plots"))
+        assert plots.locator("figure", has_text="Predicted vs actual").count() >= 1
+        assert page.locator(".step-failed").count() == 0
+        page.screenshot(path=str(SHOTS / "24-console-training-done.png"), full_page=True)
+
+        page.get_by_role("button", name="Predict").click()
+        page.wait_for_function("() => (document.getElementById('main').dataset.route || '')"
+                               ".startsWith('jobs/prediction/')")
+        preview = page.get_by_role("table", name="First predictions")
+        preview.wait_for(timeout=600_000)
+        assert preview.locator("thead th").all_inner_texts() == ["customer_id", "anchor_time", "prediction"]
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download CSV").click()
+        lines = Path(download.value.path()).read_text().strip().splitlines()
+        assert lines[0].replace('"', "") == "customer_id,anchor_time,prediction" and len(lines) > 1
+        page.screenshot(path=str(SHOTS / "25-console-predictions.png"), full_page=True)
+        assert not errors, errors
+    with PQClient(settings.api_url, key) as api:
+        job = api.get_training_job(project_id, job_id)
+        assert job.status.value == "succeeded" and job.run_mode == "fast" and job.metrics["mae"] >= 0
 
 
 @pytest.mark.e2e
@@ -236,3 +299,15 @@ def test_the_pq_query_commands_validate_train_predict_and_report_through_the_api
     refused = pq_command("connect", str(folder), "--project", "another")
     assert refused.returncode == 2 and "needs an admin API key" in refused.stderr
     assert pq_command("query", "status", "--project", PROJECT, job_id, "--key", "pq_wrong").returncode == 2
+
+    # New orders arrive: `pq refresh` brings the graph up to date (only orders is ingested again) and scores
+    # churn again with its latest model.
+    orders = demo / "orders.csv"
+    last = orders.read_text().strip().splitlines()[-3:]
+    top = max(int(line.split(",", 1)[0]) for line in last)
+    with orders.open("a") as out:
+        for i, line in enumerate(last, start=1):
+            out.write(f"{top + i},{line.split(',', 1)[1]}\n")
+    refreshed = pq_command("refresh", "--project", PROJECT, "--query", "churn", "--no-retrain", timeout=900)
+    assert refreshed.returncode == 0, refreshed.stderr[-3000:]
+    assert "changed tables: orders" in refreshed.stdout and "predictions at" in refreshed.stdout

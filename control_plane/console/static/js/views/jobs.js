@@ -1,4 +1,4 @@
-// Jobs: the project's training and prediction jobs, newest state polled while any runs.
+// Jobs: the project's training and prediction jobs and graph updates, newest state polled while any runs.
 
 import { h, section } from "../dom.js";
 import { remoteTable } from "../table_view.js";
@@ -14,6 +14,15 @@ export function mainMetric(job, pquery) {
   const name = (pquery && pquery.metrics && pquery.metrics[0]) || Object.keys(model).find((k) => typeof model[k] === "number");
   if (!name || typeof model[name] !== "number") return "—";
   return `${metricName(name)} ${num(model[name], 3)}`;
+}
+
+/** The step an update is at: the running one, else the last one finished. */
+function stepNow(update) {
+  const steps = update.progress || [];
+  const running = steps.find((s) => s.status === "running");
+  if (running) return `${running.step} (running)`;
+  const finished = steps.filter((s) => s.status !== "pending" && s.status !== "skipped");
+  return finished.length ? `${finished[finished.length - 1].step} (${finished[finished.length - 1].status})` : "—";
 }
 
 export async function render(ctx) {
@@ -54,17 +63,36 @@ export async function render(ctx) {
       { label: "Started", value: (j) => time(j.started_at || j.created_at) },
     ],
   });
-  await Promise.all([training.ready, prediction.ready]);
+  const updates = remoteTable({
+    caption: "Graph updates", pageSize: 10, empty: "No graph update yet: `pq refresh` brings a graph up to date with new source rows.",
+    load: async (limit, offset) => {
+      const page = await ctx.api.get(p(ctx, "graph-updates"), { limit, offset }, ctx.signal);
+      active = active || page.items.some((u) => ACTIVE.has(u.status));
+      return page;
+    },
+    columns: [
+      { label: "Update", value: (u) => h("span", { title: u.id }, shortId(u.id)) },
+      { label: "Status", value: (u) => statusBadge(u.status) },
+      { label: "Changed tables", value: (u) => (u.changed_tables == null ? "—" : u.changed_tables.join(", ") || "none") },
+      { label: "Step", value: (u) => stepNow(u) },
+      { label: "Retrained", value: (u) => (u.training_job_id ? h("a", { href: `#/jobs/training/${encodeURIComponent(u.training_job_id)}`, "aria-label": `Retrained by the update: job ${shortId(u.training_job_id)}` }, shortId(u.training_job_id)) : "—") },
+      { label: "Predicted", value: (u) => (u.prediction_job_id ? h("a", { href: `#/jobs/prediction/${encodeURIComponent(u.prediction_job_id)}`, "aria-label": `Predicted by the update: job ${shortId(u.prediction_job_id)}` }, shortId(u.prediction_job_id)) : "—") },
+      { label: "Started", value: (u) => time(u.started_at || u.created_at) },
+      { label: "Took", value: (u) => duration(u.started_at, u.finished_at) },
+    ],
+  });
+  await Promise.all([training.ready, prediction.ready, updates.ready]);
   const filtered = pqueryFilter && byId.get(pqueryFilter);
   ctx.show(
     pageHeader("Jobs", filtered ? `Training jobs of query ${filtered.name}.` : "Training and prediction jobs of this project.",
       filtered ? h("a", { class: "button", href: "#/jobs" }, "All jobs") : null),
     section("Training jobs", {}, training.element),
     section("Prediction jobs", {}, prediction.element),
+    section("Graph updates", {}, updates.element),
   );
   ctx.every(3000, async () => {
     if (!active) return;
     active = false;
-    await Promise.all([training.reload(), prediction.reload()]);
+    await Promise.all([training.reload(), prediction.reload(), updates.reload()]);
   });
 }
