@@ -13,7 +13,8 @@ The artifact's metadata is the graph format's (``format``, ``format_version``, `
 ``edge_types``, ``edges``, identical to :func:`~data_engine.artifact_formats.graph.write_graph`'s) plus
 ``links`` (per forward edge type: ``fact_rows``, ``null_keys``, ``dangling_keys``, ``num_edges``),
 ``node_index`` (table -> node index URI) and ``build`` (how it was made: ``edges_built`` joined in Spark,
-``edges_copied`` from an earlier graph, ``appended_to`` that graph or None, ``links_rebuilt`` in full).
+``edges_copied`` from an earlier graph, ``lookup_rows``: target table rows scanned to resolve the keys of
+new fact rows, ``appended_to`` that graph or None, ``links_rebuilt`` in full).
 """
 
 from __future__ import annotations
@@ -350,6 +351,8 @@ class _AppendGraphJob(_GraphJob):
         from pyspark.sql import functions as F
 
         n0 = self.before[link.table]
+        # The new keys are looked up among every target row (its key and time columns are scanned).
+        self.work["lookup_rows"] = self.work.get("lookup_rows", 0) + self.tables[link.to].rows
         joined = self._joined(link, self.new_nodes(link.table), has_time).persist(StorageLevel.MEMORY_AND_DISK)
         name = edge_key(forward)
         order = [SRC, TIME, DST] if has_time else [SRC, DST]

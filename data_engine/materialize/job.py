@@ -83,7 +83,9 @@ class MaterializeResult:
             (index and feature rows copied from the previous artifacts), ``new_nodes``.
         work: totals of ``rows_read``, ``nodes_encoded``, ``nodes_copied`` over the tables, plus
             ``edges_built`` (edges joined in Spark, each counted once for both directions) and
-            ``edges_copied`` (edges taken from the previous graph).
+            ``edges_copied`` (edges taken from the previous graph) and ``lookup_rows`` (rows of link targets
+            whose key and time columns were scanned to resolve new fact rows' keys; the full build reads
+            every row anyway).
     """
 
     output_uri: str
@@ -206,7 +208,7 @@ def materialize_graph(schema: GraphSchema | Mapping | str, table_uris: Mapping[s
         links = graph.manifest.metadata["links"]
         build = graph.manifest.metadata.get("build") or {}
         work = {k: sum(int(r[k]) for r in report.values()) for k in ("rows_read", "nodes_encoded", "nodes_copied")}
-        work.update({"edges_built": int(build.get("edges_built", 0)), "edges_copied": int(build.get("edges_copied", 0))})
+        work.update({k: int(build.get(k, 0)) for k in ("edges_built", "edges_copied", "lookup_rows")})
         result = MaterializeResult(
             output_uri=output, graph_uri=graph.uri, index_uris={t: i.uri for t, i in indexes.items()},
             feature_uris={t: f.artifact.uri for t, f in features.items()},

@@ -197,6 +197,8 @@ def test_work_follows_the_appended_rows(update):
     assert incremental.work["edges_built"] == 2 * appended["orders"]
     assert incremental.work["edges_copied"] == sum(update["first"].num_edges.values())
     assert full.work["edges_built"] == sum(full.num_edges.values())
+    # Resolving the new orders' keys scans the key and time columns of the linked tables, nothing more.
+    assert incremental.work["lookup_rows"] == update["v2"]["customers"].rows + update["v2"]["products"].rows
     assert incremental.work["rows_read"] == sum(appended.values()) < full.work["rows_read"] / 5
 
 
