@@ -24,6 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+# bench/data_engine.py would shadow the data_engine package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 GOAL_MS = 300.0
 CHROMIUM = "/usr/bin/chromium"
 

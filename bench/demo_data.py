@@ -13,11 +13,15 @@ import argparse
 import json
 import math
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from data_engine.demo_data import generate
+# bench/data_engine.py would shadow the data_engine package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from data_engine.demo_data import generate  # noqa: E402
 
 QUICK_SCALES = (0.1, 0.2, 0.4)
 FULL_SCALES = (1.0, 2.0, 4.0)

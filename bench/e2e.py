@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# bench/data_engine.py would shadow the data_engine package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 GOAL_S = 600.0
 
 
