@@ -22,12 +22,17 @@ from control_plane.api.deps import DbDep, ProjectDep, SettingsDep, get_owned
 from control_plane.api.pagination import Page, PageDep, paginate
 from control_plane.api.problems import PROBLEM_RESPONSES, conflict, invalid
 from control_plane.api.routes.graphs import schema_of
-from control_plane.api.routes.training_jobs import FINAL, TemporalDep, temporal_unavailable, training_input
+from control_plane.api.routes.training_jobs import (
+    TemporalDep,
+    cancel_workflow_of,
+    temporal_unavailable,
+    training_input,
+)
 from control_plane.api.schemas.common import RequestModel
 from control_plane.api.schemas.jobs import GraphUpdateOut
 from control_plane.db.models import Graph, GraphUpdate, JobStatus, PQuery, PredictionJob, TrainingJob
 from control_plane.workflows.incremental_update import update_workflow_id
-from control_plane.workflows.launch import cancel_job, start_update, table_sources
+from control_plane.workflows.launch import start_update, table_sources
 from control_plane.workflows.messages import IncrementalUpdateInput, PredictInput
 from control_plane.workflows.predict import predict_workflow_id
 from control_plane.workflows.train_pquery import train_workflow_id
@@ -150,13 +155,7 @@ async def cancel_graph_update(update_id: str, project: ProjectDep, db: DbDep, se
                               temporal: TemporalDep) -> GraphUpdate:
     """Ask a running update to stop (with the training and prediction jobs it started); 409 once finished."""
     update = _update(db, project, update_id)
-    if update.status in FINAL:
-        raise conflict(f"graph update {update.id} has already {update.status}")
-    try:
-        running = update.workflow_id is not None and await cancel_job(await temporal.client(), update.workflow_id)
-    except RPCError as exc:
-        raise temporal_unavailable(settings, exc) from None
-    if not running:
+    if not await cancel_workflow_of(update, "graph update", temporal, settings):
         now = dt.datetime.now(dt.timezone.utc)
         update.status, update.finished_at = JobStatus.CANCELLED.value, now
         for job in (db.get(TrainingJob, update.training_job_id or ""),

@@ -21,11 +21,11 @@ from control_plane.api.deps import DbDep, ProjectDep, SettingsDep, get_owned
 from control_plane.api.pagination import Page, PageDep, paginate
 from control_plane.api.problems import PROBLEM_RESPONSES, Problem, conflict, invalid
 from control_plane.api.routes.graphs import schema_of
-from control_plane.api.routes.training_jobs import FINAL, TemporalDep, temporal_unavailable
+from control_plane.api.routes.training_jobs import TemporalDep, cancel_workflow_of, temporal_unavailable
 from control_plane.api.schemas.common import RequestModel
 from control_plane.api.schemas.jobs import PredictionJobOut
 from control_plane.db.models import Graph, JobStatus, PQuery, PredictionJob, TrainingJob
-from control_plane.workflows.launch import cancel_job, start_prediction, table_sources
+from control_plane.workflows.launch import start_prediction, table_sources
 from control_plane.workflows.messages import PredictInput
 from control_plane.workflows.predict import predict_workflow_id
 from platform_core.errors import UserFacingError
@@ -123,13 +123,7 @@ async def cancel_prediction_job(job_id: str, project: ProjectDep, db: DbDep, set
                                 temporal: TemporalDep) -> PredictionJob:
     """Ask a running prediction job to stop (409 when it has finished)."""
     job = _job(db, project, job_id)
-    if job.status in FINAL:
-        raise conflict(f"prediction job {job.id} has already {job.status}")
-    try:
-        running = job.workflow_id is not None and await cancel_job(await temporal.client(), job.workflow_id)
-    except RPCError as exc:
-        raise temporal_unavailable(settings, exc) from None
-    if not running:
+    if not await cancel_workflow_of(job, "prediction job", temporal, settings):
         job.status, job.finished_at = JobStatus.CANCELLED.value, dt.datetime.now(dt.timezone.utc)
         db.commit()
     return job

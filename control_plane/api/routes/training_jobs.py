@@ -78,6 +78,23 @@ def get_temporal_client(request: Request, settings: SettingsDep) -> TemporalAcce
 TemporalDep = Annotated[TemporalAccess, Depends(get_temporal_client)]
 
 
+async def cancel_workflow_of(job: Any, what: str, temporal: TemporalAccess, settings: Settings) -> bool:
+    """Ask the workflow of a job (training, prediction or graph update) to cancel.
+
+    Returns:
+        Whether a workflow was running (False: it never started or is gone; the caller closes the row).
+
+    Raises:
+        Problem: 409 when the job has finished; 503 when Temporal cannot be reached.
+    """
+    if job.status in FINAL:
+        raise conflict(f"{what} {job.id} has already {job.status}")
+    try:
+        return job.workflow_id is not None and await cancel_job(await temporal.client(), job.workflow_id)
+    except RPCError as exc:
+        raise temporal_unavailable(settings, exc) from None
+
+
 def temporal_unavailable(settings: Settings, exc: BaseException) -> Problem:
     """503: the workflow service cannot be reached."""
     return Problem(503, f"Temporal at {settings.temporal_address} is not reachable: {exc}",
@@ -215,15 +232,10 @@ async def cancel_training_job(job_id: str, project: ProjectDep, db: DbDep, setti
     A job that never reached its workflow is cancelled at once; a finished job answers 409.
     """
     job = _job(db, project, job_id)
-    if job.status in FINAL:
-        raise conflict(f"training job {job.id} has already {job.status}")
-    job.cancel_requested_at = dt.datetime.now(dt.timezone.utc)
-    db.commit()
-    try:
-        running = job.workflow_id is not None and await cancel_job(await temporal.client(), job.workflow_id)
-    except RPCError as exc:
-        raise temporal_unavailable(settings, exc) from None
-    if not running:
+    if job.status not in FINAL:
+        job.cancel_requested_at = dt.datetime.now(dt.timezone.utc)
+        db.commit()
+    if not await cancel_workflow_of(job, "training job", temporal, settings):
         job.status, job.finished_at = JobStatus.CANCELLED.value, dt.datetime.now(dt.timezone.utc)
         db.commit()
     return job
