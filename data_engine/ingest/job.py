@@ -317,6 +317,8 @@ def _append(store: ObjectStore, staging: Staging, staged: StagedSource, base: In
     artifacts = ArtifactStore(store)
     inputs = {**inputs, "appended_to": {"uri": base.uri, "hash": base.artifact.manifest.content_hash}}
     output = output or store.uri("tables", inputs["table"], f"v{_inputs_key(inputs)}")
+    if (output if "://" in output else store.uri(output)).rstrip("/") == base.uri:  # no copy onto itself
+        return None
     if artifacts.find(output, inputs) is not None:
         return IngestResult.from_table(open_table(store, output), reused=True)
     old = {f["uri"] for f in base.report()["files"]}
