@@ -69,6 +69,8 @@ class _Peaks:
 
         self._me, self._every = psutil.Process(), every_s
         self.driver = self.jvm = 0
+        self.job = ""  # the job running now; its driver peak goes to by_job
+        self.by_job: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -84,7 +86,10 @@ class _Peaks:
                 except psutil.Error:
                     pass
             self.jvm = max(self.jvm, total)
-            self.driver = max(self.driver, self._me.memory_info().rss)
+            rss = self._me.memory_info().rss
+            self.driver = max(self.driver, rss)
+            if self.job:
+                self.by_job[self.job] = max(self.by_job.get(self.job, 0), rss)
             self._stop.wait(self._every)
 
     def stop(self) -> tuple[int, int]:
@@ -129,9 +134,11 @@ def _one_scale(scale: float, fmt: str, work: Path) -> dict:
     seconds: dict[str, float] = {}
 
     def timed(job: str, fn):
+        peaks.job = job
         started = time.perf_counter()
         out = fn()
         seconds[job] = round(time.perf_counter() - started, 3)
+        peaks.job = ""
         return out
 
     ingested = timed("ingest", lambda: {n: ingest_table(str(sources[n]), n, settings=settings, store=store,
@@ -175,6 +182,7 @@ def _one_scale(scale: float, fmt: str, work: Path) -> dict:
         "driver_peak_mb": round(driver_peak / 2 ** 20, 1),
         "driver_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "jvm_peak_mb": round(jvm_peak / 2 ** 20, 1),
+        "driver_peak_mb_by_job": {job: round(v / 2 ** 20, 1) for job, v in peaks.by_job.items()},
     }
 
 
@@ -226,6 +234,8 @@ def main() -> None:
         "growth_exponent": exponents,
         "driver_peak_mb": [r["driver_peak_mb"] for r in runs],
         "jvm_peak_mb": [r["jvm_peak_mb"] for r in runs],
+        "driver_peak_mb_by_job": {job: [r["driver_peak_mb_by_job"].get(job) for r in runs]
+                                  for job in (*JOBS, "append_ingest", "append_materialize")},
         "incremental": {
             "appended_rows": [r["append"]["rows"] for r in runs],
             "mode": [r["append"]["mode"] for r in runs],

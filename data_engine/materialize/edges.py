@@ -251,7 +251,8 @@ class _GraphJob:
                                            (int64_values(b.column(1), INT64_MIN) for b in batches))
 
 
-_BLOCK_NODES = 65_536  # source nodes per block of a CSR merge
+_BLOCK_NODES = 65_536  # source nodes per block of a CSR merge, at most
+_BLOCK_EDGES = 1 << 20  # earlier edges per block of a CSR merge, at most (but one node's all)
 
 
 def _skip_first(chunks: Iterable[np.ndarray], add: int) -> Iterator[np.ndarray]:
@@ -422,8 +423,14 @@ class _AppendGraphJob(_GraphJob):
                     for b in out.batches(fields))
                 pending = [np.empty(0, np.int64) for _ in fields]
                 exhausted = False
-                for a in range(0, num_src, _BLOCK_NODES):
+                a = 0
+                while a < num_src:
                     b = min(num_src, a + _BLOCK_NODES)
+                    if a < n0:  # fewer nodes when their earlier edges would exceed a block's worth (hubs)
+                        bounds = ptr.read(a, min(b, n0) + 1)
+                        fit = int(np.searchsorted(bounds, bounds[0] + _BLOCK_EDGES, side="right")) - 1
+                        if fit < bounds.size - 1:
+                            b = a + max(1, fit)
                     while not exhausted and (pending[0].size == 0 or pending[0][-1] < b):
                         batch = next(stream, None)
                         if batch is None:
@@ -434,7 +441,7 @@ class _AppendGraphJob(_GraphJob):
                     new, pending = [p[:cut] for p in pending], [p[cut:] for p in pending]
                     hi = min(b, n0)
                     if a < hi:
-                        bounds = ptr.read(a, hi + 1)
+                        bounds = bounds[: hi - a + 1]
                         start, stop = int(bounds[0]), int(bounds[-1])
                         old_src = np.repeat(np.arange(a, hi, dtype=np.int64), np.diff(bounds))
                         old = [old_src, idx.read(start, stop)] + ([tim.read(start, stop)] if has_time else [])
@@ -445,6 +452,7 @@ class _AppendGraphJob(_GraphJob):
                     order = np.lexsort(keys)
                     counts = np.bincount(src - a, minlength=b - a)
                     yield counts, dst[order], (rest[0][order] if has_time else None)
+                    a = b
 
         def pointer() -> Iterator[np.ndarray]:
             yield np.zeros(1, np.int64)
