@@ -6,8 +6,8 @@ Operations (see :mod:`graph_engine.service.server` for the transport):
 - action ``table_info``: columns, statistics and vocabularies of one table;
 - exchange ``gather``: the requests ``[[table, attr, index name or null], ...]`` in the command and the
   index arrays (each sent once, however many attributes share it) in the batch; one answer array per
-  request (``r<i>``; multicategorical requests answer ``r<i>.offset`` and ``r<i>.values``), sent
-  without further copies;
+  request (``r<i>``; multicategorical requests answer ``r<i>.offset`` and ``r<i>.values``), copied
+  once, into the answer frame;
 - exchange ``text``: text columns of one table for optional ``index`` rows, as an Arrow table.
 """
 
@@ -21,9 +21,9 @@ import pyarrow as pa
 import torch
 from torch_geometric.data import TensorAttr
 
+from graph_engine.features.gather import ragged_offsets
 from graph_engine.features.store import SORTED_READ_BYTES, ArtifactFeatureStore, FeatureLookupError, as_index
 from graph_engine.service.server import Arrays, StoreServer
-from graph_engine.service.wire import pack
 from platform_core.artifacts import ArtifactStore
 from platform_core.object_store import ObjectStore
 
@@ -51,6 +51,19 @@ def open_feature_store(store: ObjectStore, uris: Sequence[str]) -> ArtifactFeatu
     return ArtifactFeatureStore(tables)
 
 
+def _gather_ragged(offsets: np.ndarray, values: np.ndarray, width: int,
+                   rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of the given rows of a ragged block of ``width`` cells per row (all rows for None),
+    laid out as the in-process store lays them out."""
+    if rows is None:
+        return offsets, values
+    new_offsets = ragged_offsets(offsets, rows, width)
+    # Each row's cells are contiguous in both layouts: shift the output positions by the row's move.
+    lengths = np.diff(new_offsets[::width])
+    moves = np.repeat(offsets[rows * width] - new_offsets[:-1:width], lengths)
+    return new_offsets, values[np.arange(new_offsets[-1], dtype=np.int64) + moves]
+
+
 class FeatureStoreServer(StoreServer):
     """Serves feature artifacts over Arrow Flight.
 
@@ -71,7 +84,7 @@ class FeatureStoreServer(StoreServer):
             for table, art in store.tables.items()}
         self._action("tables", lambda _: {"tables": self._tables}, "rows and tensor attributes of every table")
         self._action("table_info", self._table_info, "columns, statistics and vocabularies of one table")
-        self._dense: dict[tuple[str, str], np.ndarray | None] = {}
+        self._blocks: dict[tuple[str, str], Any] = {}
         self._exchange("gather", self._gather)
         self._exchange("text", self._text)
 
@@ -81,7 +94,7 @@ class FeatureStoreServer(StoreServer):
     def _table_info(self, body: dict[str, Any]) -> dict[str, Any]:
         return dataclasses.asdict(self.store.table_info(str(body.get("table"))))
 
-    def _gather(self, arrays: Arrays, fields: dict[str, Any]) -> pa.RecordBatch:
+    def _gather(self, arrays: Arrays, fields: dict[str, Any]) -> Arrays:
         requests = fields.get("requests")
         if not isinstance(requests, list) or not all(isinstance(r, list) and len(r) == 3 for r in requests):
             raise FeatureLookupError("gather request without a list of [table, attr, index] requests")
@@ -92,21 +105,25 @@ class FeatureStoreServer(StoreServer):
         for i, (table, attr, index) in enumerate(requests):
             if index is not None and index not in arrays:
                 raise FeatureLookupError(f"gather request names a missing index {index!r}")
-            block = self._dense_block(table, attr)
+            block = self._block(table, attr)
             if block is None:
-                # Ragged blocks, and blocks too large to sit in memory (read in row order), take the store's
-                # path; attributes sharing an index share one tensor, so the store plans their reads once.
+                # Blocks too large to sit in memory (read in row order) take the store's path; attributes
+                # sharing an index share one tensor, so the store plans their reads once.
                 if index is not None and index not in tensors:
                     tensors[index] = torch.from_numpy(arrays[index])
                 slow.append((i, TensorAttr(table, attr, None if index is None else tensors[index])))
                 continue
             if (table, index) not in checked:
                 checked[table, index] = None if index is None else as_index(
-                    arrays[index], block.shape[0], f"{table}.{attr}")
+                    arrays[index], self.store.tables[table].num_rows, f"{table}.{attr}")
             rows = checked[table, index]
-            # NumPy's take copies whole rows and releases the GIL: cheaper than a parallel kernel launch
-            # for mini-batch sizes, and concurrent clients gather at the same time.
-            out[f"r{i}"] = block if rows is None else np.take(block, rows, axis=0)
+            # Serial gathers (NumPy's take copies whole rows and releases the GIL): cheaper than a
+            # parallel kernel launch for mini-batch sizes, which also stalls whenever one of its threads
+            # is descheduled on a busy machine; concurrent clients gather at the same time anyway.
+            if isinstance(block, np.ndarray):
+                out[f"r{i}"] = block if rows is None else np.take(block, rows, axis=0)
+            else:
+                out[f"r{i}.offset"], out[f"r{i}.values"] = _gather_ragged(*block, rows)
         if slow:
             for (i, attr), tensor in zip(slow, self.store.multi_get_tensor([a for _, a in slow])):
                 if attr.attr_name == MULTICATEGORICAL:
@@ -114,29 +131,34 @@ class FeatureStoreServer(StoreServer):
                     out[f"r{i}.values"] = tensor.values.numpy()
                 else:
                     out[f"r{i}"] = tensor.numpy()
-        return pack(out)
+        return out
 
-    def _dense_block(self, table: str, attr: str) -> np.ndarray | None:
-        """The fixed-width block of ``(table, attr)`` when served by NumPy gathers, else None.
+    def _block(self, table: str, attr: str) -> np.ndarray | tuple[np.ndarray, np.ndarray, int] | None:
+        """What serves ``(table, attr)`` by serial gathers: its fixed-width block, or the (offsets,
+        values, width) of its ragged block; None for blocks large enough to take the store's sorted reads.
 
         Raises:
             FeatureLookupError: an unknown table or attribute (the store's message).
         """
         key = (table, attr)
-        if key not in self._dense:
+        if key not in self._blocks:
             if table not in self.store.tables:
                 raise FeatureLookupError(f"no features for table {table!r} (known: {', '.join(self.store.tables)})")
             names = self.store.attr_names(table)
             if attr not in names:
                 raise FeatureLookupError(f"table {table!r} has no attribute {attr!r} (it has: {', '.join(names)})")
-            block = None
+            art = self.store.tables[table]
+            block: Any = None
             if attr in DENSE:
-                art = self.store.tables[table]
                 block = np.asarray(art.time() if attr == "time" else art.block(attr))
                 if block.nbytes >= SORTED_READ_BYTES:
                     block = None
-            self._dense[key] = block
-        return self._dense[key]
+            elif attr == MULTICATEGORICAL:
+                offsets, values = art.multicategorical()
+                if offsets.nbytes + values.nbytes < SORTED_READ_BYTES:
+                    block = (np.asarray(offsets), np.asarray(values), len(art.columns[MULTICATEGORICAL]))
+            self._blocks[key] = block
+        return self._blocks[key]
 
     def _text(self, arrays: Arrays, fields: dict[str, Any]) -> pa.Table:
         return self.store.text(str(fields.get("table")), arrays.get("index"))

@@ -16,12 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-
 from graph_engine.graph_store import ArtifactGraphStore
 from graph_engine.sampling.subgraph import SamplingError, SubgraphRequest
 from graph_engine.service.server import Arrays, StoreServer
-from graph_engine.service.wire import pack
 
 #: The arrays of a SubgraphResult, in the order they travel.
 RESULT_FIELDS = ("node", "batch", "node_counts", "row", "col", "edge", "edge_counts")
@@ -67,7 +64,7 @@ class GraphStoreServer(StoreServer):
         return {"graph": self.store.graph.uri, "num_nodes": schema.num_nodes,
                 "num_edges": int(sum(schema.num_edges.values()))}
 
-    def _sample(self, arrays: Arrays, fields: dict[str, Any]) -> pa.RecordBatch:
+    def _sample(self, arrays: Arrays, fields: dict[str, Any]) -> Arrays:
         try:
             request = SubgraphRequest(node=arrays["node"], node_type=arrays["node_type"], group=arrays["group"],
                                       fanouts=arrays["fanouts"], time=arrays.get("time"),
@@ -75,17 +72,17 @@ class GraphStoreServer(StoreServer):
         except KeyError as exc:
             raise SamplingError(f"sample request without {exc.args[0]!r}") from None
         result = self.store.sample_subgraph(request)
-        return pack({name: getattr(result, name) for name in RESULT_FIELDS})
+        return {name: getattr(result, name) for name in RESULT_FIELDS}
 
-    def _draw(self, arrays: Arrays, fields: dict[str, Any]) -> pa.RecordBatch:
+    def _draw(self, arrays: Arrays, fields: dict[str, Any]) -> Arrays:
         node_type = fields.get("node_type")
         if not isinstance(node_type, str):
             raise SamplingError("draw request without a node type")
         drawn = self.store.draw_nodes(node_type, int(fields.get("count", 0)), arrays.get("anchor"),
                                       int(fields.get("key", 0)), arrays.get("weight"))
-        return pack({"node": drawn})
+        return {"node": drawn}
 
-    def _csr(self, arrays: Arrays, fields: dict[str, Any]) -> pa.RecordBatch:
+    def _csr(self, arrays: Arrays, fields: dict[str, Any]) -> Arrays:
         edge_type = edge_type_of(fields)
         if edge_type not in self.store.schema.edge_types:
             raise KeyError(f"unknown edge type {edge_type}")
@@ -93,9 +90,9 @@ class GraphStoreServer(StoreServer):
         out = {"indptr": csr.indptr, "indices": csr.indices}
         if csr.time is not None:
             out["time"] = csr.time
-        return pack(out)
+        return out
 
-    def _node_time(self, arrays: Arrays, fields: dict[str, Any]) -> pa.RecordBatch:
+    def _node_time(self, arrays: Arrays, fields: dict[str, Any]) -> Arrays:
         node_type = str(fields.get("node_type"))
         time = self.store.node_time(node_type)
-        return pack({} if time is None else {"time": np.asarray(time)})
+        return {} if time is None else {"time": np.asarray(time)}

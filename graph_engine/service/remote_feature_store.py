@@ -4,7 +4,7 @@ It serves the same tensor attributes as the in-process
 :class:`~graph_engine.features.store.ArtifactFeatureStore` (see there), with the same dtypes and errors.
 :meth:`RemoteFeatureStore.multi_get_tensor` — what PyG's loaders call once per mini-batch — costs one
 round trip for every table and attribute of the batch; each index travels once however many attributes
-share it, and the rows come back as Arrow buffers that become tensors without copies.
+share it, and the rows come back in one frame whose arrays become tensors without further copies.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``TemporalNeighborSampler`` and PyG's loaders use it exactly like the in-process
 :class:`~graph_engine.graph_store.ArtifactGraphStore`: sampling runs in the server, next to the graph,
-and each mini-batch costs one round trip carrying the seeds out and the sampled subgraph back.
+and each mini-batch costs one round trip (over the connection's session, see
+:mod:`~graph_engine.service.connection`) carrying the seeds out and the sampled subgraph back.
 """
 
 from __future__ import annotations
@@ -78,8 +79,7 @@ class RemoteGraphStore(SamplingGraphStore):
         if request.time is not None:
             arrays["time"] = request.time
         out, _ = self.connection.exchange("sample", arrays, strategy=request.strategy, key=int(request.key))
-        # Own writable copies: callers hand these to torch, which expects writable memory.
-        return SubgraphResult(**{name: np.array(out[name]) for name in RESULT_FIELDS})
+        return SubgraphResult(**{name: out[name] for name in RESULT_FIELDS})
 
     def _draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int,
                     weight: np.ndarray | None) -> np.ndarray:
@@ -89,7 +89,7 @@ class RemoteGraphStore(SamplingGraphStore):
         if weight is not None:
             arrays["weight"] = np.ascontiguousarray(weight, dtype=np.float64)
         out, _ = self.connection.exchange("draw", arrays, node_type=node_type, count=count, key=key)
-        return np.array(out["node"])
+        return out["node"]
 
     def _csr(self, edge_type: EdgeType) -> Csr:
         if edge_type not in self._arrays:

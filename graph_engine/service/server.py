@@ -3,9 +3,15 @@
 Each server answers
 
 - actions (``do_action``, small JSON in and out): ``health`` on every server, plus the server's own;
+- sessions (``do_exchange`` with the command :data:`~graph_engine.service.wire.SESSION`): one long-lived stream per client thread
+  carrying any number of requests, each one frame (:func:`~graph_engine.service.wire.encode`) answered by
+  one frame, errors included, so the stream outlives a failed request;
 - exchanges (``do_exchange``, one round trip): the command in the ``FlightDescriptor`` names the operation
   (:func:`~graph_engine.service.wire.command`), the client writes one packed batch of arrays
   (:mod:`graph_engine.service.wire`) and the server writes back one packed batch (or an Arrow table).
+
+Both run the same operations; sessions are what the clients use, as a new call per request costs several
+times the transport of a mini-batch. Exchanges remain for operations answering with an Arrow table.
 
 Flight serves requests on a pool of gRPC threads, so any number of clients share one server and the one
 memory-mapped copy of the artifacts it holds; the compiled kernels take turns (see ``KERNEL_LOCK``) and
@@ -28,14 +34,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 
+from graph_engine.service.connection import close_idle_sessions
 from graph_engine.service.errors import KINDS, error_info, error_message
 from graph_engine.service.memory import process_memory
-from graph_engine.service.wire import parse_command, unpack
+from graph_engine.service.wire import (
+    ANSWER,
+    FAILURE,
+    REQUEST,
+    SESSION,
+    WireError,
+    decode,
+    encode,
+    pack,
+    parse_command,
+    unpack,
+)
 from platform_core.errors import UserFacingError
 
 Arrays = dict[str, np.ndarray]
 Action = Callable[[dict[str, Any]], dict[str, Any]]
-Exchange = Callable[[Arrays, dict[str, Any]], pa.RecordBatch | pa.Table]
+Exchange = Callable[[Arrays, dict[str, Any]], Arrays | pa.Table]
 
 
 class StoreServer(fl.FlightServerBase):
@@ -63,6 +81,7 @@ class StoreServer(fl.FlightServerBase):
         self._busy: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._started = time.time()
+        self._stopping = False
         self.host = host
         try:
             super().__init__(f"grpc://{host}:{int(port)}")
@@ -101,16 +120,17 @@ class StoreServer(fl.FlightServerBase):
 
     def do_exchange(self, context: fl.ServerCallContext, descriptor: fl.FlightDescriptor,
                     reader: fl.MetadataRecordBatchReader, writer: fl.MetadataRecordBatchWriter) -> None:
+        if descriptor.command == SESSION:
+            self._session(reader, writer)
+            return
         op, fields = self._guarded(None, lambda: parse_command(descriptor.command))
 
         def run() -> pa.RecordBatch | pa.Table:
-            handler = self._exchanges.get(op)
-            if handler is None:
-                raise KeyError(f"{self.kind}: unknown operation {op!r}")
             arrays, _ = unpack(reader.read_chunk().data, reader.schema)
             # Requests are small next to answers: own writable copies keep the compiled kernels on the
             # signatures they were compiled for (read-only arrays are another type to numba).
-            return handler({name: np.array(value) for name, value in arrays.items()}, fields)
+            result = self._handler(op)({name: np.array(value) for name, value in arrays.items()}, fields)
+            return result if isinstance(result, pa.Table) else pack(result)
 
         result = self._guarded(op, run)
         writer.begin(result.schema)
@@ -118,6 +138,60 @@ class StoreServer(fl.FlightServerBase):
             writer.write_table(result)
         else:
             writer.write_batch(result)
+
+    def _handler(self, op: str) -> Exchange:
+        handler = self._exchanges.get(op)
+        if handler is None:
+            raise KeyError(f"{self.kind}: unknown operation {op!r}")
+        return handler
+
+    def _session(self, reader: fl.MetadataRecordBatchReader, writer: fl.MetadataRecordBatchWriter) -> None:
+        """Answer the frames of one client thread until it ends the stream (or it breaks)."""
+        while True:
+            try:
+                frame = reader.read_chunk().app_metadata
+            except StopIteration:
+                return
+            except (fl.FlightError, pa.ArrowException):  # the client went away: nobody to answer
+                return
+            if self._stopping:  # a request after shutdown began is refused like a new call: end the stream
+                return
+            try:
+                writer.write_metadata(self._answer(frame))
+            except (fl.FlightError, pa.ArrowException):
+                return
+
+    def _answer(self, frame: pa.Buffer | None) -> pa.Buffer:
+        """The answer frame to one request frame: the operation's arrays, or the error it raised."""
+        op = None
+        try:
+            kind, header, arrays = decode(b"" if frame is None else frame)
+            if kind != REQUEST or not isinstance(header.get("op"), str):
+                raise WireError("session message is not a request")
+            op, fields = header["op"], header.get("fields") or {}
+
+            def run() -> Arrays:
+                result = self._handler(op)(arrays, fields)
+                if isinstance(result, pa.Table):
+                    raise WireError(f"operation {op!r} answers with a table: call it outside a session")
+                return result
+
+            return encode(ANSWER, {}, self._guarded(op, run))
+        except fl.FlightServerError as exc:  # what _guarded made of the error
+            return encode(FAILURE, json.loads(exc.extra_info or b"{}"))
+        except WireError as exc:
+            return encode(FAILURE, json.loads(error_info(exc)))
+
+    def shutdown(self) -> None:
+        """Stop serving, once the requests in flight are answered.
+
+        Sessions end at their next request, which is refused; idle sessions keep a server from stopping
+        until their clients close them: those of this process are closed here, other processes close theirs
+        after a second idle (:data:`~graph_engine.service.connection.IDLE_CLOSE_S`).
+        """
+        self._stopping = True
+        close_idle_sessions()
+        super().shutdown()
 
     def _guarded(self, op: str | None, call: Callable[[], Any]) -> Any:
         """Run a request (counted under ``op`` unless None); errors become Flight errors that the client

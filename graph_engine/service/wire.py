@@ -8,11 +8,22 @@ schema metadata. Neither side copies: :func:`pack` wraps the arrays' memory (mem
 
 Requests name their operation in the ``FlightDescriptor`` command (:func:`command`), so one
 ``do_exchange`` call carries one request and its answer.
+
+Sessions (see :mod:`graph_engine.service.connection`) carry many requests over one long-lived
+``do_exchange`` stream instead, one *frame* each way per request (:func:`encode` / :func:`decode`), sent as
+the message's ``app_metadata`` alone: no schema per message and no Arrow IPC (de)serialization, which cost
+more than the transport itself for mini-batch sized messages. A frame is::
+
+    b"PQF1" | kind (u32) | header length (u32) | JSON header | padding | array bytes, each 8-aligned
+
+the header naming the operation, its small fields and per array its name, dtype, shape and offset.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import struct
 from typing import Any, Mapping
 
 import numpy as np
@@ -135,3 +146,93 @@ def parse_command(raw: bytes) -> tuple[str, dict[str, Any]]:
         return str(fields.pop("op")), fields
     except (ValueError, KeyError, TypeError, AttributeError):
         raise WireError("malformed request command") from None
+
+
+# ---- session frames ------------------------------------------------------------------------------
+#: Frame kinds: a request (header: ``op``, ``fields``), its answer, or the error it raised (header: the
+#: error's ``kind`` and ``message``, see :func:`graph_engine.service.errors.error_info`).
+REQUEST, ANSWER, FAILURE = 1, 2, 3
+#: The ``do_exchange`` command that opens a session.
+SESSION = b'{"op":"session"}'
+_FRAME_MAGIC = b"PQF1"
+_PREFIX = struct.Struct("<4sII")
+_ALIGN = 8
+_PAD = bytes(_ALIGN)
+_DTYPE_OF: dict[str, np.dtype] = {np.dtype(t).str: np.dtype(t) for t in _DTYPES}
+
+
+def encode(kind: int, header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> pa.Buffer:
+    """One frame: ``kind``, a JSON-able ``header`` and named arrays (copied once, into the frame).
+
+    Args:
+        kind: :data:`REQUEST`, :data:`ANSWER` or :data:`FAILURE`.
+        header: small JSON-serialisable fields (``arrays`` is reserved).
+        arrays: name -> array; any shape, fixed-width numeric or bool dtype.
+
+    Raises:
+        WireError: an array of an unsupported dtype, or a header field named ``arrays``.
+    """
+    if "arrays" in header:
+        raise WireError("header field 'arrays' is reserved")
+    described: list[tuple[str, str, tuple[int, ...], int]] = []
+    parts: list[Any] = [b"", b""]
+    offset = 0
+    for name, array in (arrays or {}).items():
+        if not isinstance(array, np.ndarray):
+            array = np.asarray(array)
+        if array.dtype not in _DTYPES:
+            raise WireError(f"array {name!r}: dtype {array.dtype} cannot travel (fixed-width numbers only)")
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        described.append((name, array.dtype.str, array.shape, offset))
+        size = array.nbytes
+        if size:
+            parts.append(array)  # its buffer, as bytes
+        pad = -size % _ALIGN
+        if pad:
+            parts.append(_PAD[:pad])
+        offset += size + pad
+    text = json.dumps({**header, "arrays": described}, separators=(",", ":")).encode()
+    text += b" " * (-(_PREFIX.size + len(text)) % _ALIGN)  # array bytes start 8-aligned
+    parts[0], parts[1] = _PREFIX.pack(_FRAME_MAGIC, kind, len(text)), text
+    return pa.py_buffer(b"".join(parts))
+
+
+def decode(frame: Any) -> tuple[int, dict[str, Any], dict[str, np.ndarray]]:
+    """The kind, header and named arrays of a frame made by :func:`encode`.
+
+    The arrays are writable, aligned views of one private copy of the frame's array bytes (what arrives
+    is read-only and at any address), so they can go to torch or to compiled kernels as they are.
+
+    Args:
+        frame: the frame, as a ``pyarrow.Buffer`` or any bytes-like object.
+
+    Raises:
+        WireError: not a frame, or a frame whose arrays do not fit it.
+    """
+    view = memoryview(frame)
+    if view.nbytes < _PREFIX.size:
+        raise WireError("message is not a pq frame (too short)")
+    magic, kind, length = _PREFIX.unpack_from(view)
+    start = _PREFIX.size + length
+    if magic != _FRAME_MAGIC or start > view.nbytes:
+        raise WireError("message is not a pq frame (client and server of different versions?)")
+    try:
+        header = json.loads(view[_PREFIX.size:start].tobytes())
+        described = header.pop("arrays")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise WireError("pq frame with a malformed header") from None
+    data = bytearray(view[start:])  # heap memory: aligned, and writable for the arrays viewing it
+    arrays = {}
+    try:
+        for name, dtype_str, shape, offset in described:
+            dtype = _DTYPE_OF[dtype_str]
+            count = math.prod(shape)
+            if offset < 0 or offset + count * dtype.itemsize > len(data):
+                raise WireError(f"pq frame array {name!r} lies outside the frame")
+            arrays[name] = np.frombuffer(data, dtype, count, offset).reshape(shape)
+    except WireError:
+        raise
+    except (ValueError, KeyError, TypeError):
+        raise WireError("pq frame with a malformed array description") from None
+    return kind, header, arrays

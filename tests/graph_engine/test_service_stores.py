@@ -2,6 +2,7 @@
 
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from graph_engine.service import (
     StoreServiceError,
     StoreUnavailableError,
 )
+from graph_engine.service import connection
+from graph_engine.service.server import StoreServer
 
 pytestmark = pytest.mark.unit
 
@@ -224,3 +227,82 @@ def test_a_stopped_server_gives_an_error_naming_its_address(graph_store):
     never = RemoteFeatureStore(server.address, timeout_s=10)
     with pytest.raises(StoreUnavailableError, match="feature store at grpc://"):
         never.get_all_tensor_attrs()
+
+
+def test_a_session_outlives_failed_requests(graph_store, servers):
+    graph_server, _ = servers
+    store = RemoteGraphStore(graph_server.address)
+    assert store.draw_nodes("customers", 3, key=1).shape == (3,)
+    session = store.connection._local.session
+    with pytest.raises(SamplingError, match="unknown node type"):
+        store.connection.exchange("draw", node_type="nobody", count=1)
+    with pytest.raises(KeyError, match="unknown operation"):
+        store.connection.exchange("nonsense")
+    # The same stream answers the next request, with the same answer as the in-process store.
+    assert np.array_equal(store.draw_nodes("customers", 3, key=1), graph_store.draw_nodes("customers", 3, key=1))
+    assert store.connection._local.session is session and not session.closed
+    store.close()
+    assert session.closed
+    assert store.draw_nodes("customers", 2, key=2).shape == (2,)  # reopened
+
+
+class SlowServer(StoreServer):
+    """Answers ``wait`` after the given seconds."""
+
+    kind = "slow store"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._exchange("wait", lambda arrays, fields: time.sleep(fields["s"]) or {"x": np.arange(3)})
+
+
+def test_a_request_past_its_timeout_gives_an_error_and_the_next_one_works():
+    server = SlowServer()
+    try:
+        store = connection.FlightConnection(server.address, "slow store", timeout_s=0.5)
+        with pytest.raises(StoreUnavailableError, match=r"slow store at .* \(no answer within 0.5 s\)"):
+            store.exchange("wait", s=3.0)
+        out, _ = store.exchange("wait", s=0.0)
+        assert np.array_equal(out["x"], np.arange(3))
+    finally:
+        server.shutdown()
+
+
+def test_idle_sessions_close_on_their_own(graph_store, monkeypatch):
+    monkeypatch.setattr(connection, "IDLE_CLOSE_S", 0.05)
+    server = GraphStoreServer(graph_store)
+    try:
+        store = RemoteGraphStore(server.address)
+        store.draw_nodes("customers", 1)
+        session = store.connection._local.session
+        deadline = time.monotonic() + 10
+        while not session.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.closed
+        assert store.draw_nodes("customers", 1).shape == (1,)
+    finally:
+        server.shutdown()
+
+
+def test_a_server_stops_while_other_threads_hold_sessions(graph_store):
+    server = GraphStoreServer(graph_store)
+    store = RemoteGraphStore(server.address, timeout_s=10)
+    used, stopped, outcome = threading.Event(), threading.Event(), []
+
+    def trainer():
+        store.draw_nodes("customers", 1)  # this thread's session stays open
+        used.set()
+        stopped.wait(30)
+        try:
+            store.draw_nodes("customers", 1)
+            outcome.append("answered")
+        except StoreUnavailableError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=trainer)
+    thread.start()
+    assert used.wait(30)
+    server.shutdown()  # returns: the idle session is closed, not waited for
+    stopped.set()
+    thread.join(30)
+    assert len(outcome) == 1 and f"graph store at {server.address} is unreachable" in outcome[0]

@@ -3,7 +3,7 @@ import pytest
 
 from graph_engine.service.connection import normalize_address
 from graph_engine.service.errors import StoreServiceError
-from graph_engine.service.wire import WireError, command, pack, parse_command, unpack
+from graph_engine.service.wire import ANSWER, REQUEST, WireError, command, decode, encode, pack, parse_command, unpack
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +62,40 @@ def test_addresses_are_normalized():
     for bad in ("localhost", "grpc://host:0", "host:http"):
         with pytest.raises(StoreServiceError, match="expected host:port"):
             normalize_address(bad)
+
+
+def test_frames_carry_arrays_of_any_shape_and_dtype_as_writable_aligned_copies():
+    arrays = {
+        "int64": np.arange(12, dtype=np.int64).reshape(3, 4),
+        "float32": np.linspace(0, 1, 7, dtype=np.float32),
+        "int16": np.array([-1, 5, 7], dtype=np.int16),
+        "bool": np.array([True, False, True]),
+        "empty": np.empty((0, 3), dtype=np.float32),
+        "strided": np.arange(20, dtype=np.float64).reshape(4, 5)[:, ::2],
+        "scalar": np.array(2.5),
+    }
+    frame = encode(REQUEST, {"op": "x", "fields": {"n": 3}}, arrays)
+    # What arrives sits at any address: decode from an odd offset of a larger buffer.
+    shifted = memoryview(b"?" + frame.to_pybytes())[1:]
+    kind, header, out = decode(shifted)
+    assert kind == REQUEST and header == {"op": "x", "fields": {"n": 3}}
+    assert list(out) == list(arrays)
+    for name, array in arrays.items():
+        assert out[name].dtype == array.dtype and out[name].shape == array.shape, name
+        assert np.array_equal(out[name], array), name
+        assert out[name].flags.writeable, name
+        assert out[name].size == 0 or out[name].ctypes.data % array.dtype.itemsize == 0, name
+    assert decode(encode(ANSWER, {}))[1:] == ({}, {})
+
+
+def test_malformed_frames_are_rejected():
+    with pytest.raises(WireError, match="cannot travel"):
+        encode(REQUEST, {}, {"names": np.array(["a", "b"], dtype=object)})
+    with pytest.raises(WireError, match="reserved"):
+        encode(REQUEST, {"arrays": 1})
+    frame = encode(REQUEST, {"op": "x"}, {"a": np.arange(4)}).to_pybytes()
+    for bad in (b"", b"PQF1", b"XXXX" + frame[4:], frame[:20]):
+        with pytest.raises(WireError):
+            decode(bad)
+    with pytest.raises(WireError, match="outside the frame"):
+        decode(frame[:-8])
