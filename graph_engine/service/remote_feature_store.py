@@ -9,6 +9,7 @@ share it, and the rows come back in one frame whose arrays become tensors withou
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -20,6 +21,10 @@ from graph_engine.features.store import FeatureLookupError, TableInfo, as_index
 from graph_engine.graph_store import ReadOnlyStoreError, to_torch
 from graph_engine.service.connection import DEFAULT_TIMEOUT_S, FlightConnection
 from graph_engine.service.feature_server import MULTICATEGORICAL
+
+
+#: Gathers answering about this many bytes or more take a call of their own (see ``exchange_bulk``).
+BULK_BYTES = 4 << 20
 
 
 def _multi_nested(num_cols: int, offset: np.ndarray, values: np.ndarray) -> Any:
@@ -138,6 +143,7 @@ class RemoteFeatureStore(FeatureStore):
         arrays: dict[str, np.ndarray] = {}
         names: dict[tuple[str, int], str] = {}
         requests = []
+        answer_bytes = 0  # an estimate: 8 bytes a value
         for attr in attrs:
             table, name = attr.group_name, attr.attr_name
             entry = self._table(table)
@@ -153,7 +159,11 @@ class RemoteFeatureStore(FeatureStore):
                     arrays[names[key]] = self._index(table, attr.index, f"{table}.{name}")
                 index_name = names[key]
             requests.append([table, name, index_name])
-        out, _ = self.connection.exchange("gather", arrays, requests=requests)
+            rows = self.num_rows(table) if index_name is None else arrays[index_name].size
+            answer_bytes += rows * math.prod(max(int(d), 1) for d in entry["attrs"][name][1:]) * 8
+        # Bandwidth, not the round trip, bounds answers this large: they take a call of their own.
+        exchange = self.connection.exchange_bulk if answer_bytes >= BULK_BYTES else self.connection.exchange
+        out, _ = exchange("gather", arrays, requests=requests)
         tensors = []
         for i, (table, name, _) in enumerate(requests):
             if name == MULTICATEGORICAL:

@@ -93,13 +93,13 @@ class RemoteGraphStore(SamplingGraphStore):
 
     def _csr(self, edge_type: EdgeType) -> Csr:
         if edge_type not in self._arrays:
-            out, _ = self.connection.exchange("csr", edge_type=list(edge_type))
+            out, _ = self.connection.exchange_bulk("csr", edge_type=list(edge_type))
             self._arrays[edge_type] = Csr(out["indptr"], out["indices"], out.get("time"))
         return self._arrays[edge_type]
 
     def _node_time(self, node_type: str) -> np.ndarray | None:
         if node_type not in self._times:
-            out, _ = self.connection.exchange("node_time", node_type=node_type)
+            out, _ = self.connection.exchange_bulk("node_time", node_type=node_type)
             self._times[node_type] = out.get("time")
         return self._times[node_type]
 

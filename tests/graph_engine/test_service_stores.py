@@ -306,3 +306,19 @@ def test_a_server_stops_while_other_threads_hold_sessions(graph_store):
     stopped.set()
     thread.join(30)
     assert len(outcome) == 1 and f"graph store at {server.address} is unreachable" in outcome[0]
+
+
+def test_large_gathers_take_a_call_of_their_own_with_the_same_answers(feature_store, remote, monkeypatch):
+    from graph_engine.service import remote_feature_store
+
+    features, _ = remote
+    bulk = []
+    original = features.connection.exchange_bulk
+    monkeypatch.setattr(remote_feature_store, "BULK_BYTES", 0)
+    monkeypatch.setattr(features.connection, "exchange_bulk", lambda *a, **k: bulk.append(a[0]) or original(*a, **k))
+    index = torch.tensor([5, 0, 2999, 5])
+    attrs = [TensorAttr("orders", a, index) for a in ("numerical", "categorical", "time")]
+    attrs += [TensorAttr("customers", "multicategorical", torch.tensor([3, 1])), TensorAttr("products", "numerical", None)]
+    for got, want in zip(features.multi_get_tensor(attrs), feature_store.multi_get_tensor(attrs)):
+        assert_same_value(want, got, "bulk")
+    assert bulk == ["gather"]
