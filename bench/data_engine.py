@@ -1,7 +1,7 @@
 """Benchmark of the data engine's Spark jobs: rows per second per job at three demo scales, how time grows with
 size, the driver's peak memory per scale, and an incremental update against a full rebuild.
 
-Usage: ``python bench/data_engine.py [--quick] [--format parquet|csv] [--scales S ...]``
+Usage: ``python bench/data_engine.py [--quick] [--format parquet|csv] [--scales S ...] [--jobs JOB ...]``
 
 Scales 1, 4 and 16 (``--quick``: 0.05, 0.2 and 0.8, the same ratios). The scales run one after the other in
 this process, with one local Spark (``local[*]``), after an untimed warm-up run at scale 0.01 (Spark compiles
@@ -23,7 +23,9 @@ every 0.1 s; ``ru_maxrss`` of the process with ``--isolated``); the driver never
 stay flat as data grows. ``jvm_peak_mb`` is the sampled peak of Spark's JVM (local mode: driver and executors in
 one JVM, bounded by its heap setting). ``growth_exponent`` is the slope of
 log seconds over log rows per job (1 is linear; the goal is <= 1.1). Rows per second count the rows of the
-tables each job reads (the training table: customers and orders). Last line: one JSON object.
+tables each job reads (the training table: customers and orders). ``--jobs`` times only some jobs (``ingest``
+always runs, the others read its tables; ``append`` needs ``materialize``); the JSON then lists only those.
+Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ class _Peaks:
         return self.driver, self.jvm
 
 
-def _one_scale(scale: float, fmt: str, work: Path) -> dict:
-    """Run every job at one scale in this process; the measurements as a dict."""
+def _one_scale(scale: float, fmt: str, work: Path, jobs: tuple[str, ...] = (*JOBS, "append")) -> dict:
+    """Run the jobs (``ingest`` always) at one scale in this process; the measurements as a dict."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -144,13 +146,43 @@ def _one_scale(scale: float, fmt: str, work: Path) -> dict:
     ingested = timed("ingest", lambda: {n: ingest_table(str(sources[n]), n, settings=settings, store=store,
                                                         spark=spark, profile=False) for n in tables})
     uris = {n: r.uri for n, r in ingested.items()}
-    timed("statistics", lambda: [profile_table(uris[n], output=store.uri("profiles", n), settings=settings,
-                                               store=store, spark=spark) for n in tables])
-    first = timed("materialize", lambda: materialize_graph(schema, uris, "graphs/v1", settings=settings,
-                                                           store=store, spark=spark))
-    plan = pql.compile(CHURN, pql.GraphSchema.from_dict(schema), seed=0).plan
-    training = timed("training_table", lambda: build_training_table(plan, uris, store.uri("training", "churn"),
-                                                                    settings=settings, store=store, spark=spark))
+    if "statistics" in jobs:
+        timed("statistics", lambda: [profile_table(uris[n], output=store.uri("profiles", n), settings=settings,
+                                                   store=store, spark=spark) for n in tables])
+    if "materialize" in jobs:
+        first = timed("materialize", lambda: materialize_graph(schema, uris, "graphs/v1", settings=settings,
+                                                               store=store, spark=spark))
+    training = None
+    if "training_table" in jobs:
+        plan = pql.compile(CHURN, pql.GraphSchema.from_dict(schema), seed=0).plan
+        training = timed("training_table", lambda: build_training_table(plan, uris, store.uri("training", "churn"),
+                                                                        settings=settings, store=store, spark=spark))
+    total = sum(rows.values())
+    job_rows = {"ingest": total, "statistics": total, "materialize": total,
+                "training_table": rows["customers"] + rows["orders"]}
+    run = {"scale": scale, "rows": rows, "total_rows": total, "seconds": seconds, "job_rows": job_rows,
+           "training_examples": getattr(training, "rows", None), "append": None}
+    if "append" in jobs and "materialize" in jobs:
+        run["append"] = _append(schema, fmt, rows, sources, uris, first, timed, settings, store, spark)
+    driver_peak, jvm_peak = peaks.stop()
+    run.update({
+        "driver_peak_mb": round(driver_peak / 2 ** 20, 1),
+        "driver_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "jvm_peak_mb": round(jvm_peak / 2 ** 20, 1),
+        "driver_peak_mb_by_job": {job: round(v / 2 ** 20, 1) for job, v in peaks.by_job.items()},
+    })
+    return run
+
+
+def _append(schema, fmt, rows, sources, uris, first, timed, settings, store, spark) -> dict:
+    """Append about 1 % more orders, ingest them with ``previous=`` and materialize from ``first``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from data_engine.ingest import ingest_table
+    from data_engine.materialize import materialize_graph
 
     # The first orders again under new ids, read batch by batch (the bench's driver holds no whole table either).
     wanted = max(1, int(rows["orders"] * APPEND_FRACTION))
@@ -170,20 +202,8 @@ def _one_scale(scale: float, fmt: str, work: Path) -> dict:
     later = {**uris, "orders": appended.uri}
     update = timed("append_materialize", lambda: materialize_graph(schema, later, "graphs/v2", settings=settings,
                                                                    store=store, spark=spark, previous=first))
-    driver_peak, jvm_peak = peaks.stop()
-    total = sum(rows.values())
-    job_rows = {"ingest": total, "statistics": total, "materialize": total,
-                "training_table": rows["customers"] + rows["orders"]}
-    return {
-        "scale": scale, "rows": rows, "total_rows": total, "seconds": seconds, "job_rows": job_rows,
-        "training_examples": getattr(training, "rows", None),
-        "append": {"rows": extra.num_rows, "mode": update.mode, "fallback": update.fallback,
-                   "appended_to": appended.appended_to, "work": update.work, "full_work": first.work},
-        "driver_peak_mb": round(driver_peak / 2 ** 20, 1),
-        "driver_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "jvm_peak_mb": round(jvm_peak / 2 ** 20, 1),
-        "driver_peak_mb_by_job": {job: round(v / 2 ** 20, 1) for job, v in peaks.by_job.items()},
-    }
+    return {"rows": extra.num_rows, "mode": update.mode, "fallback": update.fallback,
+            "appended_to": appended.appended_to, "work": update.work, "full_work": first.work}
 
 
 def main() -> None:
@@ -192,51 +212,61 @@ def main() -> None:
     parser.add_argument("--format", default="parquet", choices=("parquet", "csv"), help="source file format")
     parser.add_argument("--scales", type=float, nargs="+", default=None, help="demo scales to run instead")
     parser.add_argument("--isolated", action="store_true", help="each scale in a fresh process (with its warm-up)")
+    parser.add_argument("--jobs", nargs="+", default=[*JOBS[1:], "append"], choices=[*JOBS, "append"],
+                        help="jobs to time (ingest always runs; append needs materialize); default: all")
     parser.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # a child run: one scale
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    jobs = tuple(dict.fromkeys(["ingest", *args.jobs]))
     if args.one is not None:
-        _one_scale(WARM_UP_SCALE, args.format, args.work / "warm-up")
-        run = _one_scale(args.one, args.format, args.work / "timed")
+        _one_scale(WARM_UP_SCALE, args.format, args.work / "warm-up", jobs)
+        run = _one_scale(args.one, args.format, args.work / "timed", jobs)
         run["driver_peak_mb"] = run["driver_maxrss_mb"]
         print(json.dumps(run))
         return
     scales = tuple(args.scales or (QUICK_SCALES if args.quick else FULL_SCALES))
+    timed_jobs = tuple(j for j in JOBS if j in jobs)
     runs = []
     with tempfile.TemporaryDirectory(prefix="pq-data-engine-bench-") as tmp:
         if not args.isolated:
-            _one_scale(WARM_UP_SCALE, args.format, Path(tmp) / "warm-up")
+            _one_scale(WARM_UP_SCALE, args.format, Path(tmp) / "warm-up", jobs)
         for scale in scales:
             work = Path(tmp) / f"scale-{scale:g}"
             work.mkdir()
             if args.isolated:
                 done = subprocess.run([sys.executable, __file__, "--one", str(scale), "--format", args.format,
-                                       "--work", str(work)], check=True, capture_output=True, text=True,
+                                       "--work", str(work), "--jobs", *jobs], check=True, capture_output=True,
+                                      text=True,
                                       env={**os.environ, "PYSPARK_PYTHON": sys.executable})
                 run = json.loads(done.stdout.strip().splitlines()[-1])
             else:
-                run = _one_scale(scale, args.format, work)
+                run = _one_scale(scale, args.format, work, jobs)
             runs.append(run)
-            rates = ", ".join(f"{job} {run['job_rows'][job] / run['seconds'][job]:,.0f}" for job in JOBS)
-            print(f"scale {scale:g}: {run['total_rows']:,} rows; rows/s {rates}; append of {run['append']['rows']} "
-                  f"orders {run['seconds']['append_materialize']:.1f} s vs full build "
-                  f"{run['seconds']['materialize']:.1f} s; driver {run['driver_peak_mb']} MB", flush=True)
-    seconds = {job: [r["seconds"][job] for r in runs] for job in (*JOBS, "append_ingest", "append_materialize")}
-    exponents = {job: round(growth_exponent([r["job_rows"][job] for r in runs], seconds[job]), 3) for job in JOBS}
+            rates = ", ".join(f"{job} {run['job_rows'][job] / run['seconds'][job]:,.0f}" for job in timed_jobs)
+            append = (f"; append of {run['append']['rows']} orders {run['seconds']['append_materialize']:.1f} s vs "
+                      f"full build {run['seconds']['materialize']:.1f} s" if run["append"] else "")
+            print(f"scale {scale:g}: {run['total_rows']:,} rows; rows/s {rates}{append}; "
+                  f"driver {run['driver_peak_mb']} MB", flush=True)
+    every = (*timed_jobs, *(("append_ingest", "append_materialize") if runs[0]["append"] else ()))
+    seconds = {job: [r["seconds"][job] for r in runs] for job in every}
+    exponents = {job: round(growth_exponent([r["job_rows"][job] for r in runs], seconds[job]), 3)
+                 for job in timed_jobs}
     exponents["all_jobs"] = round(growth_exponent([r["total_rows"] for r in runs],
-                                                  [sum(r["seconds"][j] for j in JOBS) for r in runs]), 3)
-    print(json.dumps({
-        "bench": "data_engine", "format": args.format, "scales": list(scales),
+                                                  [sum(r["seconds"][j] for j in timed_jobs) for r in runs]), 3)
+    summary = {
+        "bench": "data_engine", "format": args.format, "scales": list(scales), "jobs": list(every),
         "rows": [r["total_rows"] for r in runs],
         "seconds": seconds,
         "rows_per_second": {job: [round(r["job_rows"][job] / max(r["seconds"][job], 1e-6)) for r in runs]
-                            for job in JOBS},
+                            for job in timed_jobs},
         "growth_exponent": exponents,
         "driver_peak_mb": [r["driver_peak_mb"] for r in runs],
         "jvm_peak_mb": [r["jvm_peak_mb"] for r in runs],
         "driver_peak_mb_by_job": {job: [r["driver_peak_mb_by_job"].get(job) for r in runs]
-                                  for job in (*JOBS, "append_ingest", "append_materialize")},
-        "incremental": {
+                                  for job in every},
+    }
+    if runs[0]["append"]:
+        summary["incremental"] = {
             "appended_rows": [r["append"]["rows"] for r in runs],
             "mode": [r["append"]["mode"] for r in runs],
             "append_ingest_s": seconds["append_ingest"],
@@ -247,8 +277,8 @@ def main() -> None:
             "full_build_rows_read": [r["append"]["full_work"]["rows_read"] for r in runs],
             "edges_built": [r["append"]["work"]["edges_built"] for r in runs],
             "full_build_edges_built": [r["append"]["full_work"]["edges_built"] for r in runs],
-        },
-    }))
+        }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 A job that must write one file in a global order (a CSR row pointer, a feature block by node index)
 lets Spark sort and write Parquet into a scratch folder; Spark names the parts of a global sort after
 their range partitions (``part-00000`` holds the smallest keys), so reading the parts in name order,
-batch by batch, streams the rows in order with bounded memory. The scratch folder lives inside the
-artifact being written when Spark reaches the store (removed before the commit, and with everything
-else when the writer aborts), else in the local staging folder.
+batch by batch, streams the rows in order with bounded memory: the driver holds one batch, a read buffer
+per column and the page being decoded, whatever the size of a part or of a row group (Spark writes row
+groups of about :data:`ROW_GROUP_BYTES` too, for readers that take a row group at a time). The scratch
+folder lives inside the artifact being written when Spark reaches the store (removed before the commit,
+and with everything else when the writer aborts), else in the local staging folder.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
 
 WORK_FOLDER = "_work"
 BATCH_ROWS = 65_536
+#: bytes of a Parquet row group that Spark writes (its default is 128 MiB), so that a reader that takes a
+#: row group at a time holds a bounded amount whatever the size of the output
+ROW_GROUP_BYTES = 8 << 20
+#: bytes read at a time from a column chunk: pyarrow otherwise reads a whole column chunk (a part's worth
+#: of a column) into memory before decoding its first page
+READ_BUFFER_BYTES = 1 << 20
 #: rows per range partition of a sorted output; a smaller output is sorted in one task, without the
 #: sampling pass that a range partitioning over several partitions needs
 ROWS_PER_PART = 2_000_000
@@ -58,9 +66,14 @@ class SortedOutput:
         self._spark_schema = frame.schema
         parts = max(1, -(-int(rows_hint) // ROWS_PER_PART))
         ordered = frame.repartitionByRange(parts, *order_by).sortWithinPartitions(*order_by)
-        ordered.write.mode("overwrite").parquet(staging.output_path(writer, self.folder))
+        (ordered.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES)
+         .parquet(staging.output_path(writer, self.folder)))
         self._parts = self._list_parts()
-        self.rows = sum(self._open(p).metadata.num_rows for p in self._parts)
+        self.rows = 0
+        for part in self._parts:
+            parquet = self._open(part)
+            self.rows += parquet.metadata.num_rows
+            parquet.close(force=True)
 
     def __enter__(self) -> "SortedOutput":
         return self
@@ -88,15 +101,20 @@ class SortedOutput:
         return sorted(parts, key=_part_order)
 
     def _open(self, part: str) -> pq.ParquetFile:
-        if "://" not in part:
-            return pq.ParquetFile(part)
-        return pq.ParquetFile(self.staging.store_for(part).open_input(part))
+        """The part for reading; the caller closes it with ``close(force=True)`` (it owns the stream)."""
+        # No pre-buffering: it caches every requested column chunk of the file for the reader's lifetime.
+        source = part if "://" not in part else self.staging.store_for(part).open_input(part)
+        return pq.ParquetFile(source, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
 
     @property
     def arrow_schema(self) -> pa.Schema:
         """The Arrow schema of the rows (also when Spark wrote no part at all)."""
         for part in self._parts:
-            return self._open(part).schema_arrow
+            parquet = self._open(part)
+            try:
+                return parquet.schema_arrow
+            finally:
+                parquet.close(force=True)
         from pyspark.sql.pandas.types import to_arrow_schema
 
         return to_arrow_schema(self._spark_schema)
@@ -105,6 +123,13 @@ class SortedOutput:
                 ) -> Iterator[pa.RecordBatch]:
         """The rows in sort order, as record batches of at most ``batch_size`` rows (default :data:`BATCH_ROWS`)."""
         batch_size = batch_size or BATCH_ROWS
+        pool = pa.default_memory_pool()
         for part in self._parts:
             parquet = self._open(part)
-            yield from parquet.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
+            try:
+                yield from parquet.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
+            finally:
+                parquet.close(force=True)
+                # The allocator keeps freed pages for reuse; hand them back so that the driver's resident
+                # memory follows what it holds, not the largest part it has read.
+                pool.release_unused()

@@ -15,7 +15,9 @@ import pyarrow.compute as pc
 
 from data_engine.materialize.errors import MaterializeError
 
-_SPAN = 1 << 20  # row-pointer entries per emitted chunk across long runs of nodes without edges
+_SPAN = 1 << 16  # row-pointer entries per emitted chunk across long runs of nodes without edges
+#: bytes per chunk that :meth:`NpySlices.chunks` reads by default (whatever the width of a row)
+CHUNK_BYTES = 8 << 20
 
 
 def int64_values(array: pa.Array | pa.ChunkedArray, null: int) -> np.ndarray:
@@ -153,9 +155,11 @@ class NpySlices:
         data = self._stream.read((stop - start) * self._row)
         return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
 
-    def chunks(self, start: int = 0, stop: int | None = None, rows: int = 1 << 20) -> Iterator[np.ndarray]:
-        """Rows ``start`` to ``stop`` (default: the end) in chunks of at most ``rows`` rows."""
+    def chunks(self, start: int = 0, stop: int | None = None, rows: int | None = None) -> Iterator[np.ndarray]:
+        """Rows ``start`` to ``stop`` (default: the end) in chunks of at most ``rows`` rows (default: as
+        many as fit in :data:`CHUNK_BYTES`)."""
         stop = self.shape[0] if stop is None else min(stop, self.shape[0])
+        rows = rows or max(1, CHUNK_BYTES // max(1, self._row))
         for lo in range(start, stop, rows):
             yield self.read(lo, min(stop, lo + rows))
 

@@ -426,3 +426,25 @@ def test_sorted_output_streams_several_parts_in_order(env, spark):
             got = pa.Table.from_batches(list(out.batches()))
             assert got.column("x").to_pylist() == sorted(range(50), key=lambda v: (v % 7, v))
     assert not store.exists(writer.file_uri("_work"))
+
+
+def test_sorted_output_parts_have_bounded_row_groups_read_in_bounded_batches(env, spark, monkeypatch):
+    """Spark writes a part in row groups of about ROW_GROUP_BYTES, not one group per part, and the batches
+    that stream them back span row groups (so the bytes written from them do not depend on the grouping)."""
+    import pyarrow.parquet as pq
+
+    from data_engine.materialize import spark_io
+    from data_engine.materialize.spark_io import SortedOutput
+    from data_engine.staging import Staging
+
+    monkeypatch.setattr(spark_io, "ROW_GROUP_BYTES", 1024)
+    settings, store, uris, result = env
+    frame = spark.range(5000).selectExpr("(id * 7919) % 5000 AS x")
+    with Staging(store, settings.home / "scratch") as staging, \
+            ArtifactStore(store).writer("row-group-check", producer="tests") as writer:
+        with SortedOutput(staging, writer, "check", frame, ["x"], rows_hint=2) as out:
+            assert len(out._parts) == 1 and out.rows == 5000
+            assert pq.ParquetFile(out._parts[0]).metadata.num_row_groups > 2
+            sizes = [b.num_rows for b in out.batches(batch_size=1500)]
+            assert sizes == [1500, 1500, 1500, 500]
+            assert pa.Table.from_batches(list(out.batches(batch_size=4096))).column("x").to_pylist() == list(range(5000))
