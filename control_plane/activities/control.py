@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 from dataclasses import asdict
 
 from temporalio import activity
@@ -128,24 +127,15 @@ class ControlActivities:
             if record.changed_tables is not None and isinstance(job, GraphUpdate):
                 job.changed_tables = list(record.changed_tables)
             if record.status in ("failed", "cancelled") and isinstance(job, GraphUpdate):
-                self._close_waiting_jobs(session, job, record.status, now)
+                # A graph update that failed or was cancelled never starts the jobs it queued.
+                job.close_queued_jobs(session, record.status, now,
+                                      f"graph update {job.id} {record.status}: {job.error or record.status}")
             if record.status in ("failed", "cancelled") and isinstance(job, TrainingJob):
                 for trial in session.query(TrainingTrial).filter(TrainingTrial.training_job_id == job.id,
                                                                  TrainingTrial.status.in_(("queued", "running"))):
                     trial.status = record.status
                     trial.finished_at = now
             session.commit()
-
-    @staticmethod
-    def _close_waiting_jobs(session, update: Any, status: str, now: dt.datetime) -> None:
-        """A graph update that failed or was cancelled never starts the jobs it queued: close them too."""
-        from control_plane.db.models import JobStatus, PredictionJob, TrainingJob
-
-        for model, job_id in ((TrainingJob, update.training_job_id), (PredictionJob, update.prediction_job_id)):
-            job = session.get(model, job_id) if job_id else None
-            if job is not None and job.status == JobStatus.QUEUED.value:
-                job.status, job.finished_at = status, now
-                job.error = f"graph update {update.id} {status}: {update.error or status}"
 
     def _record_tables(self, session, project_id: str, tables: dict[str, str]) -> None:
         """Fill the registered tables' rows from their ingested artifacts: status, rows, what ingestion

@@ -34,7 +34,7 @@ from control_plane.workflows.policies import (
     content_key,
     ingest_key,
 )
-from platform_core.object_store import ObjectStore
+from platform_core.object_store import ObjectNotFoundError, ObjectStore
 from platform_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class DataActivities:
         pointer = f"{LATEST_PREFIX}/{kind}/{key}.json"
         try:
             uri = json.loads(self.store.read_bytes(pointer)).get("uri")
-        except (FileNotFoundError, OSError, ValueError):
+        except (ObjectNotFoundError, ValueError):
             return None
         return uri if isinstance(uri, str) and uri else None
 

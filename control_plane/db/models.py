@@ -400,6 +400,16 @@ class GraphUpdate(Timestamped, Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
+    def close_queued_jobs(self, session: Any, status: str, now: datetime, error: str | None = None) -> None:
+        """Close the training and prediction jobs this update queued and never started (``status``, and
+        ``error`` when given); jobs already running or finished are left as they are."""
+        for model, job_id in ((TrainingJob, self.training_job_id), (PredictionJob, self.prediction_job_id)):
+            job = session.get(model, job_id) if job_id else None
+            if job is not None and job.status == JobStatus.QUEUED.value:
+                job.status, job.finished_at = status, now
+                if error is not None:
+                    job.error = error
+
 
 class Artifact(Timestamped, Base):
     """An artifact folder in the object store (manifest written last) that a job of a project produced."""

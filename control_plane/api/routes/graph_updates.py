@@ -123,10 +123,8 @@ async def create_graph_update(body: GraphUpdateCreate, project: ProjectDep, db: 
     except RPCError as exc:
         now = dt.datetime.now(dt.timezone.utc)
         error = f"the workflow could not be started: {exc}"
-        for job in (update, db.get(TrainingJob, update.training_job_id or ""),
-                    db.get(PredictionJob, update.prediction_job_id or "")):
-            if job is not None:
-                job.status, job.error, job.finished_at = JobStatus.FAILED.value, error, now
+        update.status, update.error, update.finished_at = JobStatus.FAILED.value, error, now
+        update.close_queued_jobs(db, JobStatus.FAILED.value, now, error)
         db.commit()
         raise temporal_unavailable(settings, exc) from None
     return update
@@ -158,9 +156,6 @@ async def cancel_graph_update(update_id: str, project: ProjectDep, db: DbDep, se
     if not await cancel_workflow_of(update, "graph update", temporal, settings):
         now = dt.datetime.now(dt.timezone.utc)
         update.status, update.finished_at = JobStatus.CANCELLED.value, now
-        for job in (db.get(TrainingJob, update.training_job_id or ""),
-                    db.get(PredictionJob, update.prediction_job_id or "")):
-            if job is not None and job.status == JobStatus.QUEUED.value:
-                job.status, job.finished_at = JobStatus.CANCELLED.value, now
+        update.close_queued_jobs(db, JobStatus.CANCELLED.value, now)
         db.commit()
     return update
