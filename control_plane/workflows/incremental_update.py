@@ -83,7 +83,7 @@ class IncrementalUpdateWorkflow:
         ingested = await ingest_tables(progress, request.tables)
         changed = sorted(name for name, outcome in ingested.items() if not outcome.reused)
         table_uris = {n: o.uri for n, o in ingested.items()}
-        await progress.record(changed_tables=changed, tables=table_uris)
+        await progress.record(changed_tables=changed)  # the tables were recorded by ingest_tables
         graph = await materialize(progress, request.schema, ingested)
         training: TrainPQueryResult | None = None
         if request.retrain is not None:
