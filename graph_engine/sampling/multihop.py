@@ -16,7 +16,7 @@ Outputs come in *streams*: node stream ``a * (H + 1) + h`` holds the nodes of ty
    ``stream << 40 | index within the chunk's segment``. A hop runs as loops over the chunk's
    (frontier node, expansion type) pairs, each prefetching what the next one reads, so that many
    independent cache misses are in flight at once: pairs and their prefetches; row bounds; time
-   cut-offs, all rows' binary searches advancing one step per pass; draws; neighbours.
+   cut-offs; draws; neighbours.
 3. :func:`finish`: prefix sums over (stream, chunk) give each segment's output position; nodes are
    copied segment by segment, edges with their codes turned into positions within their node type.
 
@@ -28,6 +28,11 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   position (nothing at all when rows hold exactly one edge, ``TOTAL1``).
 - *one-edge rows* (``TOTAL1``): the row of node ``u`` is position ``u``: its time and neighbour are
   fetched at once, without the row pointer.
+- *immediate pairs*: where :meth:`~graph_engine.sampling.subgraph.CsrGraph.immediate_pairs` proves that
+  every pair of an expansion type at a hop is a back edge over a one-edge row, or a last-hop one-edge row
+  with no cut-off feeding a node stream that no other kind of pair feeds, the pair's edge slot is taken in
+  the first loop, in pair order, and the later loops never see it; the neighbours of such one-edge rows
+  are read in a loop of their own, then de-duplicated (typically a fact's links at the last hop).
 - time cut-off: a row whose last edge is no newer than the anchor is visible whole (no search); the
   times of rows of up to 32 edges are all prefetched before the search. No cut-off at all, and no time
   read, for the row of a node found through an edge type whose edges are no older than their target
@@ -52,6 +57,7 @@ from graph_engine.sampling.kernels import (
     mix64,
     prefetch_i64,
     store_i64,
+    upper_bound,
 )
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -249,11 +255,11 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
 
 
 @nb.njit(cache=True)
-def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
-                  group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
+def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+                  seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
                   out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent,
-                  f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, s_pair, s_lo,
-                  s_hi):
+                  f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index,
+                  o_type, o_node):
     """Sample the chunks taken from the counter at address ``counter`` into their stream segments (see
     the module docstring), one at a time, until none is left.
 
@@ -273,8 +279,10 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
         num_edge_types, num_hops = fanouts.shape
         width = num_hops + 1
         g0, g1 = chunk_g[c], chunk_g[c + 1]
-        n_used[:] = 0
-        e_used[:] = 0
+        for s in range(n_used.shape[0]):
+            n_used[s] = 0
+        for s in range(e_used.shape[0]):
+            e_used[s] = 0
         failed = False
         listed = group_ptr[g1] - group_ptr[g0]
         if 2 * listed > table.shape[0] // 3:
@@ -308,6 +316,7 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
             # Loop A: one pair per (frontier node, expansion type with a fan-out); prefetch what loop B
             # (row bounds) or loop C (time and neighbour of a one-edge row) reads.
             pairs = 0
+            ones = 0
             for i in range(begin, end):
                 g = f_group[i]
                 u = f_node[i]
@@ -322,6 +331,27 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
                     if fanouts[t, h] == 0:
                         continue
                     flags = graph[t, COL_FLAGS]
+                    if immediate[t, h] != 0:
+                        # Every pair of this expansion type at this hop is a back edge over a one-edge row or
+                        # a one-edge row with nothing to cut and no node to expand (see ``immediate_pairs``):
+                        # its slot is taken now, in pair order, and loops B to D never see it.
+                        stream = graph[t, COL_REVERSE] * num_hops + h
+                        at = edge_seg[c, stream] + e_used[stream]
+                        if at >= edge_seg[c, stream + 1]:
+                            failed = True
+                            break
+                        e_used[stream] += 1
+                        if via >= 0 and graph[via, COL_REVERSE] == t:
+                            out_row[at] = f_parent[i]
+                            out_col[at] = f_code[i]
+                            out_eid[at] = u
+                        else:
+                            prefetch_i64(graph[t, COL_INDICES], u)
+                            o_at[ones] = at
+                            o_index[ones] = i
+                            o_type[ones] = t
+                            ones += 1
+                        continue
                     if via >= 0 and graph[via, COL_REVERSE] == t and (flags & MAX1) != 0:
                         kind = _BACK
                         if (flags & TOTAL1) == 0:
@@ -342,6 +372,47 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
                     p_type[pairs] = t
                     p_kind[pairs] = kind
                     pairs += 1
+                if failed:
+                    break
+            if failed:
+                break
+            # Loop O: the neighbours of the immediate one-edge rows (prefetched in loop A), de-duplicated per
+            # group and appended to their node streams, which no other pair of this hop feeds.
+            if ones > 0:
+                listed += ones
+                if 2 * listed > mask + 1:
+                    table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
+                                   n_used)
+                    mask = table.shape[0] // 3 - 1
+                    table_at = data_address(table)
+            # The neighbours are read in a loop of their own: their loads then overlap, where a load
+            # feeding the hash probe and its branches would hold the next ones back.
+            for o in range(ones):
+                o_node[o] = load_i64(graph[o_type[o], COL_INDICES], f_node[o_index[o]])
+            for o in range(ones):
+                i = o_index[o]
+                t = o_type[o]
+                u = f_node[i]
+                g = f_group[i]
+                vt = graph[t, COL_DST]
+                stream = vt * width + h + 1
+                count = n_used[stream]
+                v = o_node[o]
+                row, added = _find_or_add(table_at, mask, (stamp << 48) | ((g - g0) << 32), v * num_node_types + vt,
+                                          (stream << 40) | count)
+                if added:
+                    if count == node_seg[c, stream + 1] - node_seg[c, stream]:
+                        failed = True
+                        break
+                    out_node[node_seg[c, stream] + count] = v
+                    out_group[node_seg[c, stream] + count] = g
+                    n_used[stream] = count + 1
+                at = o_at[o]
+                out_row[at] = row
+                out_col[at] = f_code[i]
+                out_eid[at] = u
+            if failed:
+                break
             # Loop B: row bounds; prefetch the times the cut-off reads.
             for p in range(pairs):
                 t = p_type[p]
@@ -365,10 +436,9 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
                         prefetch_i64(time_address, hi - 1)
                 p_lo[p] = lo
                 p_hi[p] = hi
-            # Loop B2: time cut-offs. A row whose last edge is newer than the anchor is searched; the
-            # searches of all pairs advance one step per pass, each prefetching its next probe, so their
-            # cache misses overlap instead of forming one chain per row.
-            searching = 0
+            # Loop B2: time cut-offs. A row whose last edge is newer than the anchor is searched, one row
+            # after the other: the out-of-order core overlaps the rows' probes (their times were prefetched
+            # in loop B when the row is short), where interleaving the searches cost more in bookkeeping.
             for p in range(pairs):
                 lo, hi = p_lo[p], p_hi[p]
                 if (p_kind[p] & _CUT) == 0 or hi <= lo:
@@ -377,35 +447,7 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
                 time_address = graph[p_type[p], COL_TIME]
                 if load_i64(time_address, hi - 1) <= anchor:
                     continue
-                hi -= 1  # the last edge is out; the cut lies in [lo, hi]
-                if lo == hi:
-                    p_hi[p] = lo
-                    continue
-                prefetch_i64(time_address, (lo + hi) >> 1)
-                s_pair[searching] = p
-                s_lo[searching] = lo
-                s_hi[searching] = hi
-                searching += 1
-            while searching > 0:
-                left = 0
-                for j in range(searching):
-                    p = s_pair[j]
-                    lo, hi = s_lo[j], s_hi[j]
-                    time_address = graph[p_type[p], COL_TIME]
-                    mid = (lo + hi) >> 1
-                    if load_i64(time_address, mid) <= group_time[f_group[p_index[p]]]:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                    if lo < hi:
-                        prefetch_i64(time_address, (lo + hi) >> 1)
-                        s_pair[left] = p
-                        s_lo[left] = lo
-                        s_hi[left] = hi
-                        left += 1
-                    else:
-                        p_hi[p] = lo
-                searching = left
+                p_hi[p] = upper_bound(time_address, lo, hi - 1, anchor)
             # Loop C: positions drawn, room reserved in the edge segment; prefetch the neighbours.
             q = 0
             for p in range(pairs):
@@ -516,19 +558,22 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, la
         if failed:
             # Room is shared by the chunk's groups: every capped one gets more on the retry.
             overflow[g0:g1] = True
-        node_count[c] = n_used
-        edge_count[c] = e_used
+        for s in range(n_used.shape[0]):
+            node_count[c, s] = n_used[s]
+        for s in range(e_used.shape[0]):
+            edge_count[c, s] = e_used[s]
         fetch_add_i64(counter + 8 * WORK_DONE, 1)
 
 
 @nb.njit(cache=True, nogil=True)
-def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type, group_ptr,
-                  group_time, chunk_g, node_seg, edge_seg, largest, out_node, out_group, out_row, out_col, out_eid,
-                  node_count, edge_count, overflow, work):
+def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                  group_ptr, group_time, chunk_g, node_seg, edge_seg, largest, out_node, out_group, out_row, out_col,
+                  out_eid, node_count, edge_count, overflow, work):
     """Sample chunks taken from the shared counter ``work[WORK_NEXT]`` until none is left.
 
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
-    ``work[WORK_DONE]`` counts the chunks finished. Scratch outputs: ``out_*`` (the segments),
+    ``work[WORK_DONE]`` counts the chunks finished. ``immediate`` [E, H] marks the (expansion type,
+    hop) pairs finished in the first loop (see the module docstring). Scratch outputs: ``out_*`` (the segments),
     ``node_count`` [C, Sn] and ``edge_count`` [C, Se] (filled per chunk), ``overflow`` [G] (groups
     that ran out of room).
     """
@@ -553,16 +598,17 @@ def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, last, key, 
     p_q = np.empty(pair_cap + 1, np.int64)
     p_edge = np.empty(pair_cap, np.int64)
     q_pos = np.empty(max_edges + 1, np.int64)
-    s_pair = np.empty(pair_cap, np.int64)
-    s_lo = np.empty(pair_cap, np.int64)
-    s_hi = np.empty(pair_cap, np.int64)
+    o_at = np.empty(pair_cap, np.int64)
+    o_index = np.empty(pair_cap, np.int64)
+    o_type = np.empty(pair_cap, np.int64)
+    o_node = np.empty(pair_cap, np.int64)
     n_used = np.empty(node_count.shape[1], np.int64)
     e_used = np.empty(edge_count.shape[1], np.int64)
     _sample_taken(
-        data_address(work), graph, src_ptr, src_list, num_node_types, fanouts, last, key, seed_node, seed_type,
-        group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid,
+        data_address(work), graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+        seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid,
         node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index, p_type,
-        p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, s_pair, s_lo, s_hi)
+        p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index, o_type, o_node)
 
 
 @nb.njit(cache=True)
@@ -588,10 +634,10 @@ def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_
     """Gather the chunks' segments into the final arrays.
 
     Returns:
-        ``(status, nodes, edges, node_counts, edge_counts)``: OK with nodes int64 [2, N] (node, group),
-        edges int64 [3, M] (row, col, edge id; row and col are positions within their node type),
-        node_counts [T, H+1] and edge_counts [E, H]; OVERFLOW (and empty arrays) when a group ran out of
-        room.
+        ``(status, node, batch, row, col, eid, node_counts, edge_counts)``: OK with int64 arrays of the
+        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
+        edge ids; node_counts [T, H+1] and edge_counts [E, H]; OVERFLOW (and empty arrays) when a group
+        ran out of room.
     """
     width = num_hops + 1
     C, Sn = node_count.shape
@@ -600,36 +646,41 @@ def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_
     node_totals = np.zeros((num_node_types, width), np.int64)
     edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
     if overflow.any():
-        return OVERFLOW, np.empty((2, 0), np.int64), np.empty((3, 0), np.int64), node_totals, edge_totals
+        empty = np.empty(0, np.int64)
+        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
     node_start = np.empty(Sn, np.int64)
     edge_start = np.empty(Se, np.int64)
     node_base, node_total = _bases(node_count, node_start)
     edge_base, edge_total = _bases(edge_count, edge_start)
-    nodes = np.empty((2, node_total.sum()), np.int64)
-    edges = np.empty((3, edge_total.sum()), np.int64)
+    N, M = node_total.sum(), edge_total.sum()
+    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
+    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
+    # Explicit loops over 1-D arrays: numba's slice assignment costs about a microsecond per slice.
     # A node's position within its type: its segment's output position less where its type starts.
     offset = np.empty((C, Sn), np.int64)
     for c in range(C):
         for s in range(Sn):
             offset[c, s] = node_base[c, s] - node_start[(s // width) * width]
             n, src, dst = node_count[c, s], node_seg[c, s], node_base[c, s]
-            nodes[0, dst:dst + n] = out_node[src:src + n]
-            nodes[1, dst:dst + n] = out_group[src:src + n]
+            for j in range(n):
+                node[dst + j] = out_node[src + j]
+                batch[dst + j] = out_group[src + j]
     for c in range(C):
+        shift = offset[c]
         for s in range(Se):
             src, dst = edge_seg[c, s], edge_base[c, s]
             for j in range(edge_count[c, s]):
-                row, col = out_row[src + j], out_col[src + j]
-                edges[0, dst + j] = offset[c, row >> 40] + (row & _LOW40)
-                edges[1, dst + j] = offset[c, col >> 40] + (col & _LOW40)
-                edges[2, dst + j] = out_eid[src + j]
+                r, q = out_row[src + j], out_col[src + j]
+                row[dst + j] = shift[r >> 40] + (r & _LOW40)
+                col[dst + j] = shift[q >> 40] + (q & _LOW40)
+                eid[dst + j] = out_eid[src + j]
     for a in range(num_node_types):
         for h in range(width):
             node_totals[a, h] = node_total[a * width + h]
     for r in range(num_edge_types):
         for h in range(num_hops):
             edge_totals[r, h] = edge_total[r * num_hops + h]
-    return OK, nodes, edges, node_totals, edge_totals
+    return OK, node, batch, row, col, eid, node_totals, edge_totals
 
 
 @nb.njit(cache=True, nogil=True)

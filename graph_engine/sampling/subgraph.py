@@ -244,6 +244,7 @@ class CsrGraph:
                                     axis=1).reshape(E, multihop.GRAPH_COLUMNS)
         self._local = threading.local()
         self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._immediate: dict[tuple, np.ndarray] = {}
 
     @staticmethod
     def _flags(indptr: np.ndarray, indices: np.ndarray, time: np.ndarray | None, max_degree: int,
@@ -295,6 +296,66 @@ class CsrGraph:
                 nodes[seed_type, :, h + 1] = frontier
         return nodes.reshape(T, -1), edges.reshape(T, -1)
 
+    def immediate_pairs(self, fanouts: np.ndarray, seed_types: Sequence[int], timed: bool) -> np.ndarray:
+        """Which (expansion type, hop) pairs the kernel may finish in its first pass (int64 [E, H], 1: yes).
+
+        Yes when every node that can be expanded through ``t`` at hop ``h`` (found through any expansion
+        type active at the hop before, or a seed at hop 0) makes a pair that needs neither row bounds nor a
+        time cut-off nor a draw: a back edge over a one-edge row (``TOTAL1``: its edge id is the node), or,
+        at the last hop, a one-edge row with no cut-off (its neighbour is found but never expanded) whose
+        node stream no other kind of pair of that hop feeds, so nodes keep their discovery order.
+
+        Args:
+            fanouts: int64 [E, H] fan-outs per expansion type.
+            seed_types: the node types of the seeds.
+            timed: the request has anchor times.
+        """
+        cache_key = (fanouts.tobytes(), bytes(fanouts.shape[1:]), tuple(sorted(set(int(a) for a in seed_types))), timed)
+        held = self._immediate.get(cache_key)
+        if held is not None:
+            return held
+        E, H = fanouts.shape
+        flags = self.flags
+        vias: dict[int, set[int]] = {int(a): {-1} for a in cache_key[2]}
+        kinds: dict[tuple[int, int], set[str]] = {}
+        for h in range(H):
+            found: dict[int, set[int]] = {}
+            for t in range(E):
+                a = int(self.et_src[t])
+                if fanouts[t, h] == 0 or a not in vias:
+                    continue
+                seen = kinds[(t, h)] = set()
+                for via in vias[a]:
+                    if via >= 0 and self.et_out[via] == t and flags[t] & multihop.MAX1:
+                        seen.add("back" if flags[t] & multihop.TOTAL1 else "other")
+                    elif flags[t] & multihop.TOTAL1:
+                        cut = timed and flags[t] & multihop.TIMED and not (
+                            via >= 0 and flags[via] & multihop.NOT_OLDER_THAN_TARGET
+                            and flags[t] & multihop.NOT_NEWER_THAN_SOURCE)
+                        seen.add("other" if cut else "one")
+                    else:
+                        seen.add("other")
+                found.setdefault(int(self.et_dst[t]), set()).add(t)
+            vias = found
+        chosen = {(t, h) for (t, h), seen in kinds.items()
+                  if seen <= {"back", "one"} and ("one" not in seen or h == H - 1)}
+        changed = True
+        while changed:  # a node stream fed by a deferred pair keeps all its feeders deferred
+            changed = False
+            for t, h in list(chosen):
+                if "one" not in kinds[(t, h)]:
+                    continue
+                feeders = [(x, h) for x in range(E) if (x, h) in kinds and self.et_dst[x] == self.et_dst[t]
+                           and kinds[(x, h)] != {"back"}]
+                if any(f not in chosen for f in feeders):
+                    chosen.discard((t, h))
+                    changed = True
+        immediate = np.zeros((E, H), dtype=np.int64)
+        for t, h in chosen:
+            immediate[t, h] = 1
+        self._immediate[cache_key] = immediate
+        return immediate
+
     def sample(self, request: SubgraphRequest, *, validated: bool = False) -> SubgraphResult:
         """Sample the subgraph of ``request`` (see :mod:`.multihop`), on ``numba.get_num_threads()`` threads.
 
@@ -315,6 +376,8 @@ class CsrGraph:
         time = _NO_TIME if request.time is None else request.time
         key = np.uint64(request.key)
         last = request.strategy == "last"
+        immediate = self.immediate_pairs(request.fanouts, np.flatnonzero(np.bincount(request.node_type, minlength=T)),
+                                         request.time is not None)
         caps = _NO_CAPS
         with KERNEL_LOCK:
             while True:
@@ -328,7 +391,7 @@ class CsrGraph:
                 overflow = np.zeros(group_time.shape[0], np.bool_)
                 # A fresh counter per call: a helper that wakes up late finds it used up.
                 work = np.zeros(multihop.WORK_SIZE, np.int64)
-                args = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, last, key, request.node,
+                args = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key, request.node,
                         request.node_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, largest, scratch.node,
                         scratch.group, scratch.row, scratch.col, scratch.eid, node_count, edge_count, overflow, work)
                 helpers = min(numba.get_num_threads(), C) - 1
@@ -340,11 +403,11 @@ class CsrGraph:
                     done.wait()
                 if work[multihop.WORK_DONE] < C:
                     raise RuntimeError("a sampling helper thread failed")
-                status, nodes, edges, node_counts, edge_counts = multihop.finish(
+                status, node, batch, row, col, eid, node_counts, edge_counts = multihop.finish(
                     T, H, overflow, node_seg, edge_seg, chunk_g, scratch.node, scratch.group, scratch.row,
                     scratch.col, scratch.eid, node_count, edge_count)
                 if status == multihop.OK:
-                    return SubgraphResult(nodes[0], nodes[1], node_counts, edges[0], edges[1], edges[2], edge_counts)
+                    return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts)
                 # Out of room: the groups of the chunks that ran out get four times as much, then again.
                 caps = np.where(overflow, np.maximum(caps * 4, 64), caps)
 

@@ -295,3 +295,47 @@ def test_time_order_of_edge_times():
     assert multihop.time_order(indptr, indices, time, np.array([7, 9]), np.array([5, 7])) == (True, True)
     assert multihop.time_order(indptr, indices, time, np.array([6, 9]), np.array([5, 8])) == (False, False)
     assert multihop.time_order(indptr, indices, time, none, none) == (False, True)
+
+
+def test_immediate_pairs_are_the_last_hop_links_of_facts_and_back_edges(graph_store):
+    """Customers -> facts -> (customer back edge, product link): the second hop is finished in the first loop."""
+    schema, engine = graph_store.schema, graph_store.engine
+    fanouts = np.full((len(schema.edge_types), 2), 3)
+    immediate = engine.immediate_pairs(fanouts, [schema.node_type_index("customers")], timed=True)
+    walked = {schema.edge_types[t]: immediate[t].tolist() for t in range(len(schema.edge_types))}
+    assert walked[("orders", "customer_id", "customers")] == [0, 1]  # back edges
+    assert walked[("orders", "product_id", "products")] == [0, 1]  # a link to an untimed table, no cut-off
+    assert walked[("customers", "rev_customer_id", "orders")] == [0, 0]  # rows with a cut-off and draws
+    # A fact seed's own links at hop 0: found through no edge, so a timed request cuts them off.
+    orders = [schema.node_type_index("orders")]
+    assert engine.immediate_pairs(fanouts[:, :1], orders, timed=True).sum() == 0
+    untimed = engine.immediate_pairs(fanouts[:, :1], orders, timed=False)
+    assert untimed[schema.edge_types.index(("orders", "product_id", "products")), 0] == 1
+    # Not the last hop: the products found would be expanded, so the pair stays in the general loops.
+    assert engine.immediate_pairs(np.full((len(schema.edge_types), 2), 3), orders, timed=False)[:, 0].sum() == 0
+
+
+def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops():
+    """``f -> a`` (one edge per row) and ``a -> a`` (nullable self link) both find ``a`` nodes at one hop:
+    only when no seed of ``a`` is expanded is ``f -> a`` finished in the first loop; either way the
+    sample is the reference's."""
+    nodes = [NodeTable("a", 6, np.arange(6, dtype=np.int64)), NodeTable("f", 8, np.arange(8, dtype=np.int64))]
+    links = [Link("f", "a_id", "a", np.arange(8), np.array([0, 1, 1, 2, 3, 3, 4, 5])),
+             Link("a", "parent_id", "a", np.array([1, 2, 4]), np.array([0, 0, 3]))]
+    with tempfile.TemporaryDirectory() as tmp:
+        from platform_core.artifacts import ArtifactStore
+        from platform_core.object_store import ObjectStore
+
+        store = ObjectStore(Path(tmp).as_uri())
+        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
+        graph = ArtifactGraphStore.open(store, "g")
+        schema = graph.schema
+        f_to_a = schema.edge_types.index(("f", "a_id", "a"))
+        fanouts = np.full((len(schema.edge_types), 1), 2)
+        a, f = schema.node_type_index("a"), schema.node_type_index("f")
+        assert graph.engine.immediate_pairs(fanouts, [f], timed=False)[f_to_a, 0] == 1
+        assert graph.engine.immediate_pairs(fanouts, [a, f], timed=False)[f_to_a, 0] == 0
+        for types in ([f, f, f], [f, a, f, a]):
+            request = SubgraphRequest(node=np.array([5, 2, 4, 1])[:len(types)], node_type=np.array(types),
+                                      group=np.array([0, 0, 1, 1])[:len(types)], fanouts=fanouts, key=9)
+            assert assert_matches(graph, request) > 0
