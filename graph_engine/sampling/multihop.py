@@ -93,6 +93,31 @@ _TABLE_START = 1024
 
 
 @nb.njit(cache=True, inline="always")
+def get(array, i):
+    """``array[i]`` for ``0 <= i < len(array)``: an unsigned index spares the negative-index fix-up numba
+    adds to every signed one (a shift, a mask and an add per access in the hot loops)."""
+    return array[np.uint64(i)]
+
+
+@nb.njit(cache=True, inline="always")
+def put(array, i, value):
+    """``array[i] = value`` for ``0 <= i < len(array)`` (see :func:`get`)."""
+    array[np.uint64(i)] = value
+
+
+@nb.njit(cache=True, inline="always")
+def get2(array, i, j):
+    """``array[i, j]`` with both indices in range (see :func:`get`)."""
+    return array[np.uint64(i), np.uint64(j)]
+
+
+@nb.njit(cache=True, inline="always")
+def put2(array, i, j, value):
+    """``array[i, j] = value`` with both indices in range (see :func:`get`)."""
+    array[np.uint64(i), np.uint64(j)] = value
+
+
+@nb.njit(cache=True, inline="always")
 def _find_or_add(table, mask, tag, key, value):
     """Value stored for ``key`` in the group tagged ``tag``; stores ``value`` when absent.
 
@@ -278,13 +303,13 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
             stamp = 1
         num_edge_types, num_hops = fanouts.shape
         width = num_hops + 1
-        g0, g1 = chunk_g[c], chunk_g[c + 1]
+        g0, g1 = get(chunk_g, c), get(chunk_g, c + 1)
         for s in range(n_used.shape[0]):
-            n_used[s] = 0
+            put(n_used, s, 0)
         for s in range(e_used.shape[0]):
-            e_used[s] = 0
+            put(e_used, s, 0)
         failed = False
-        listed = group_ptr[g1] - group_ptr[g0]
+        listed = get(group_ptr, g1) - get(group_ptr, g0)
         if 2 * listed > table.shape[0] // 3:
             table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group, n_used)
         mask = table.shape[0] // 3 - 1
@@ -294,21 +319,21 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
         f = 0
         for g in range(g0, g1):
             tag = (stamp << 48) | ((g - g0) << 32)
-            for s in range(group_ptr[g], group_ptr[g + 1]):
-                v, vt = seed_node[s], seed_type[s]
+            for s in range(get(group_ptr, g), get(group_ptr, g + 1)):
+                v, vt = get(seed_node, s), get(seed_type, s)
                 stream = vt * width
-                code = (stream << 40) | n_used[stream]
+                code = (stream << 40) | get(n_used, stream)
                 _, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt, code)
-                out_node[node_seg[c, stream] + n_used[stream]] = v
-                out_group[node_seg[c, stream] + n_used[stream]] = g
-                n_used[stream] += 1
+                put(out_node, get2(node_seg, c, stream) + get(n_used, stream), v)
+                put(out_group, get2(node_seg, c, stream) + get(n_used, stream), g)
+                put(n_used, stream, get(n_used, stream) + 1)
                 if added:
-                    f_node[f] = v
-                    f_type[f] = vt
-                    f_group[f] = g
-                    f_code[f] = code
-                    f_parent[f] = -1
-                    f_via[f] = _SEED
+                    put(f_node, f, v)
+                    put(f_type, f, vt)
+                    put(f_group, f, g)
+                    put(f_code, f, code)
+                    put(f_parent, f, -1)
+                    put(f_via, f, _SEED)
                     f += 1
         begin, end = 0, f
         for h in range(num_hops):
@@ -318,59 +343,59 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
             pairs = 0
             ones = 0
             for i in range(begin, end):
-                g = f_group[i]
-                u = f_node[i]
-                ut = f_type[i]
-                via = f_via[i]
-                timed = group_time[g] != INT64_MAX
+                g = get(f_group, i)
+                u = get(f_node, i)
+                ut = get(f_type, i)
+                via = get(f_via, i)
+                timed = get(group_time, g) != INT64_MAX
                 # A node found through an edge no older than the node is itself no newer than the anchor,
                 # and so are its edges of a type whose edges are no newer than their source: no cut-off.
-                found_in_time = via >= 0 and (graph[via, COL_FLAGS] & NOT_OLDER_THAN_TARGET) != 0
-                for ti in range(src_ptr[ut], src_ptr[ut + 1]):
-                    t = src_list[ti]
-                    if fanouts[t, h] == 0:
+                found_in_time = via >= 0 and (get2(graph, via, COL_FLAGS) & NOT_OLDER_THAN_TARGET) != 0
+                for ti in range(get(src_ptr, ut), get(src_ptr, ut + 1)):
+                    t = get(src_list, ti)
+                    if get2(fanouts, t, h) == 0:
                         continue
-                    flags = graph[t, COL_FLAGS]
-                    if immediate[t, h] != 0:
+                    flags = get2(graph, t, COL_FLAGS)
+                    if get2(immediate, t, h) != 0:
                         # Every pair of this expansion type at this hop is a back edge over a one-edge row or
                         # a one-edge row with nothing to cut and no node to expand (see ``immediate_pairs``):
                         # its slot is taken now, in pair order, and loops B to D never see it.
-                        stream = graph[t, COL_REVERSE] * num_hops + h
-                        at = edge_seg[c, stream] + e_used[stream]
-                        if at >= edge_seg[c, stream + 1]:
+                        stream = get2(graph, t, COL_REVERSE) * num_hops + h
+                        at = get2(edge_seg, c, stream) + get(e_used, stream)
+                        if at >= get2(edge_seg, c, stream + 1):
                             failed = True
                             break
-                        e_used[stream] += 1
-                        if via >= 0 and graph[via, COL_REVERSE] == t:
-                            out_row[at] = f_parent[i]
-                            out_col[at] = f_code[i]
-                            out_eid[at] = u
+                        put(e_used, stream, get(e_used, stream) + 1)
+                        if via >= 0 and get2(graph, via, COL_REVERSE) == t:
+                            put(out_row, at, get(f_parent, i))
+                            put(out_col, at, get(f_code, i))
+                            put(out_eid, at, u)
                         else:
-                            prefetch_i64(graph[t, COL_INDICES], u)
-                            o_at[ones] = at
-                            o_index[ones] = i
-                            o_type[ones] = t
+                            prefetch_i64(get2(graph, t, COL_INDICES), u)
+                            put(o_at, ones, at)
+                            put(o_index, ones, i)
+                            put(o_type, ones, t)
                             ones += 1
                         continue
-                    if via >= 0 and graph[via, COL_REVERSE] == t and (flags & MAX1) != 0:
+                    if via >= 0 and get2(graph, via, COL_REVERSE) == t and (flags & MAX1) != 0:
                         kind = _BACK
                         if (flags & TOTAL1) == 0:
-                            prefetch_i64(graph[t, COL_INDPTR], u)
+                            prefetch_i64(get2(graph, t, COL_INDPTR), u)
                     else:
                         cut = timed and (flags & TIMED) != 0 and not (found_in_time and (flags & NOT_NEWER_THAN_SOURCE) != 0)
                         if (flags & TOTAL1) != 0:
                             kind = _ONE
-                            prefetch_i64(graph[t, COL_INDICES], u)
+                            prefetch_i64(get2(graph, t, COL_INDICES), u)
                             if cut:
-                                prefetch_i64(graph[t, COL_TIME], u)
+                                prefetch_i64(get2(graph, t, COL_TIME), u)
                         else:
                             kind = _ROW
-                            prefetch_i64(graph[t, COL_INDPTR], u)
+                            prefetch_i64(get2(graph, t, COL_INDPTR), u)
                         if cut:
                             kind |= _CUT
-                    p_index[pairs] = i
-                    p_type[pairs] = t
-                    p_kind[pairs] = kind
+                    put(p_index, pairs, i)
+                    put(p_type, pairs, t)
+                    put(p_kind, pairs, kind)
                     pairs += 1
                 if failed:
                     break
@@ -388,98 +413,98 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
             # The neighbours are read in a loop of their own: their loads then overlap, where a load
             # feeding the hash probe and its branches would hold the next ones back.
             for o in range(ones):
-                o_node[o] = load_i64(graph[o_type[o], COL_INDICES], f_node[o_index[o]])
+                put(o_node, o, load_i64(get2(graph, get(o_type, o), COL_INDICES), get(f_node, get(o_index, o))))
             for o in range(ones):
-                i = o_index[o]
-                t = o_type[o]
-                u = f_node[i]
-                g = f_group[i]
-                vt = graph[t, COL_DST]
+                i = get(o_index, o)
+                t = get(o_type, o)
+                u = get(f_node, i)
+                g = get(f_group, i)
+                vt = get2(graph, t, COL_DST)
                 stream = vt * width + h + 1
-                count = n_used[stream]
-                v = o_node[o]
+                count = get(n_used, stream)
+                v = get(o_node, o)
                 row, added = _find_or_add(table_at, mask, (stamp << 48) | ((g - g0) << 32), v * num_node_types + vt,
                                           (stream << 40) | count)
                 if added:
-                    if count == node_seg[c, stream + 1] - node_seg[c, stream]:
+                    if count == get2(node_seg, c, stream + 1) - get2(node_seg, c, stream):
                         failed = True
                         break
-                    out_node[node_seg[c, stream] + count] = v
-                    out_group[node_seg[c, stream] + count] = g
-                    n_used[stream] = count + 1
-                at = o_at[o]
-                out_row[at] = row
-                out_col[at] = f_code[i]
-                out_eid[at] = u
+                    put(out_node, get2(node_seg, c, stream) + count, v)
+                    put(out_group, get2(node_seg, c, stream) + count, g)
+                    put(n_used, stream, count + 1)
+                at = get(o_at, o)
+                put(out_row, at, row)
+                put(out_col, at, get(f_code, i))
+                put(out_eid, at, u)
             if failed:
                 break
             # Loop B: row bounds; prefetch the times the cut-off reads.
             for p in range(pairs):
-                t = p_type[p]
-                u = f_node[p_index[p]]
-                kind = p_kind[p] & _KIND
+                t = get(p_type, p)
+                u = get(f_node, get(p_index, p))
+                kind = get(p_kind, p) & _KIND
                 if kind == _ONE:
                     lo = u
                     hi = u + 1
                 elif kind == _BACK:
-                    lo = u if (graph[t, COL_FLAGS] & TOTAL1) != 0 else load_i64(graph[t, COL_INDPTR], u)
+                    lo = u if (get2(graph, t, COL_FLAGS) & TOTAL1) != 0 else load_i64(get2(graph, t, COL_INDPTR), u)
                     hi = lo + 1
                 else:
-                    address = graph[t, COL_INDPTR]
+                    address = get2(graph, t, COL_INDPTR)
                     lo = load_i64(address, u)
                     hi = load_i64(address, u + 1)
-                    time_address = graph[t, COL_TIME]
-                    if hi > lo and (p_kind[p] & _CUT) != 0:
+                    time_address = get2(graph, t, COL_TIME)
+                    if hi > lo and (get(p_kind, p) & _CUT) != 0:
                         if hi - lo <= 32:
                             for j in range(lo, hi, 8):
                                 prefetch_i64(time_address, j)
                         prefetch_i64(time_address, hi - 1)
-                p_lo[p] = lo
-                p_hi[p] = hi
+                put(p_lo, p, lo)
+                put(p_hi, p, hi)
             # Loop B2: time cut-offs. A row whose last edge is newer than the anchor is searched, one row
             # after the other: the out-of-order core overlaps the rows' probes (their times were prefetched
             # in loop B when the row is short), where interleaving the searches cost more in bookkeeping.
             for p in range(pairs):
-                lo, hi = p_lo[p], p_hi[p]
-                if (p_kind[p] & _CUT) == 0 or hi <= lo:
+                lo, hi = get(p_lo, p), get(p_hi, p)
+                if (get(p_kind, p) & _CUT) == 0 or hi <= lo:
                     continue
-                anchor = group_time[f_group[p_index[p]]]
-                time_address = graph[p_type[p], COL_TIME]
+                anchor = get(group_time, get(f_group, get(p_index, p)))
+                time_address = get2(graph, get(p_type, p), COL_TIME)
                 if load_i64(time_address, hi - 1) <= anchor:
                     continue
-                p_hi[p] = upper_bound(time_address, lo, hi - 1, anchor)
+                put(p_hi, p, upper_bound(time_address, lo, hi - 1, anchor))
             # Loop C: positions drawn, room reserved in the edge segment; prefetch the neighbours.
             q = 0
             for p in range(pairs):
-                p_q[p] = q
+                put(p_q, p, q)
                 if failed:
                     continue
-                t = p_type[p]
-                kind = p_kind[p] & _KIND
-                i = p_index[p]
-                g = f_group[i]
-                lo, hi = p_lo[p], p_hi[p]
+                t = get(p_type, p)
+                kind = get(p_kind, p) & _KIND
+                i = get(p_index, p)
+                g = get(f_group, i)
+                lo, hi = get(p_lo, p), get(p_hi, p)
                 cnt = hi - lo
-                k = fanouts[t, h]
+                k = get2(fanouts, t, h)
                 take = cnt if (k < 0 or k >= cnt) else k
                 if take <= 0:
                     continue
-                stream = graph[t, COL_REVERSE] * num_hops + h
-                if edge_seg[c, stream] + e_used[stream] + take > edge_seg[c, stream + 1]:
+                stream = get2(graph, t, COL_REVERSE) * num_hops + h
+                if get2(edge_seg, c, stream) + get(e_used, stream) + take > get2(edge_seg, c, stream + 1):
                     failed = True
                     continue
-                at = edge_seg[c, stream] + e_used[stream]
-                e_used[stream] += take
+                at = get2(edge_seg, c, stream) + get(e_used, stream)
+                put(e_used, stream, get(e_used, stream) + take)
                 if kind == _BACK:  # known in full: written now, loop D skips it
-                    out_row[at] = f_parent[i]
-                    out_col[at] = f_code[i]
-                    out_eid[at] = lo
+                    put(out_row, at, get(f_parent, i))
+                    put(out_col, at, get(f_code, i))
+                    put(out_eid, at, lo)
                     continue
-                p_edge[p] = at
-                address = graph[t, COL_INDICES]
+                put(p_edge, p, at)
+                address = get2(graph, t, COL_INDICES)
                 if take == cnt or last:
                     for j in range(take):
-                        q_pos[q + j] = hi - take + j
+                        put(q_pos, q + j, hi - take + j)
                     if kind == _ROW:  # a one-edge row's neighbour was prefetched in loop A
                         for j in range(hi - take, hi, 8):
                             prefetch_i64(address, j)
@@ -487,69 +512,69 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
                 else:
                     # Floyd's algorithm: ``take`` distinct positions of ``cnt``, O(take^2) with tiny take.
                     gkey = mix64(key ^ mix64(np.uint64(g) + _GOLDEN))
-                    base = mix64(gkey ^ mix64(np.uint64(f_node[i]) * np.uint64(num_edge_types) + np.uint64(t)))
+                    base = mix64(gkey ^ mix64(np.uint64(get(f_node, i)) * np.uint64(num_edge_types) + np.uint64(t)))
                     m = 0
                     for j in range(cnt - take, cnt):
                         r = lo + draw_below(base, j, j + 1)
                         for x in range(m):
-                            if q_pos[q + x] == r:
+                            if get(q_pos, q + x) == r:
                                 r = lo + j
                                 break
-                        q_pos[q + m] = r
+                        put(q_pos, q + m, r)
                         prefetch_i64(address, r)
                         m += 1
                 q += take
-            p_q[pairs] = q
+            put(p_q, pairs, q)
             if failed:
                 break
             # Loop D: neighbours read, de-duplicated per group, appended to their segments with the edges.
             fill = end
             for p in range(pairs):
-                q0, q1 = p_q[p], p_q[p + 1]
+                q0, q1 = get(p_q, p), get(p_q, p + 1)
                 if q0 == q1:
                     continue
-                i = p_index[p]
-                col = f_code[i]
-                at = p_edge[p]
-                t = p_type[p]
-                g = f_group[i]
+                i = get(p_index, p)
+                col = get(f_code, i)
+                at = get(p_edge, p)
+                t = get(p_type, p)
+                g = get(f_group, i)
                 listed += q1 - q0
                 if 2 * listed > mask + 1:
                     table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
                                    n_used)
                     mask = table.shape[0] // 3 - 1
                     table_at = data_address(table)
-                address = graph[t, COL_INDICES]
-                vt = graph[t, COL_DST]
+                address = get2(graph, t, COL_INDICES)
+                vt = get2(graph, t, COL_DST)
                 tag = (stamp << 48) | ((g - g0) << 32)
                 stream = vt * width + h + 1
-                start = node_seg[c, stream]
-                room = node_seg[c, stream + 1] - start
-                count = n_used[stream]
+                start = get2(node_seg, c, stream)
+                room = get2(node_seg, c, stream + 1) - start
+                count = get(n_used, stream)
                 for x in range(q0, q1):
-                    pos = q_pos[x]
+                    pos = get(q_pos, x)
                     v = load_i64(address, pos)
                     row, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt, (stream << 40) | count)
                     if added:
                         if count == room:
                             failed = True
                             break
-                        out_node[start + count] = v
-                        out_group[start + count] = g
+                        put(out_node, start + count, v)
+                        put(out_group, start + count, g)
                         count += 1
                         if keep:
-                            f_node[fill] = v
-                            f_type[fill] = vt
-                            f_group[fill] = g
-                            f_code[fill] = row
-                            f_parent[fill] = col
-                            f_via[fill] = t
+                            put(f_node, fill, v)
+                            put(f_type, fill, vt)
+                            put(f_group, fill, g)
+                            put(f_code, fill, row)
+                            put(f_parent, fill, col)
+                            put(f_via, fill, t)
                             fill += 1
-                    out_row[at] = row
-                    out_col[at] = col
-                    out_eid[at] = pos
+                    put(out_row, at, row)
+                    put(out_col, at, col)
+                    put(out_eid, at, pos)
                     at += 1
-                n_used[stream] = count
+                put(n_used, stream, count)
                 if failed:
                     break
             if failed:
@@ -559,9 +584,9 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
             # Room is shared by the chunk's groups: every capped one gets more on the retry.
             overflow[g0:g1] = True
         for s in range(n_used.shape[0]):
-            node_count[c, s] = n_used[s]
+            put2(node_count, c, s, get(n_used, s))
         for s in range(e_used.shape[0]):
-            edge_count[c, s] = e_used[s]
+            put2(edge_count, c, s, get(e_used, s))
         fetch_add_i64(counter + 8 * WORK_DONE, 1)
 
 
@@ -655,25 +680,27 @@ def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_
     N, M = node_total.sum(), edge_total.sum()
     node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
     row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
-    # Explicit loops over 1-D arrays: numba's slice assignment costs about a microsecond per slice.
+    # The copy loops index with unsigned integers: numba then leaves out the negative-index fix-up on
+    # every access, and the plain copies vectorize (about 3x faster than signed indices or slices).
     # A node's position within its type: its segment's output position less where its type starts.
     offset = np.empty((C, Sn), np.int64)
     for c in range(C):
         for s in range(Sn):
             offset[c, s] = node_base[c, s] - node_start[(s // width) * width]
-            n, src, dst = node_count[c, s], node_seg[c, s], node_base[c, s]
+            n, src, dst = np.uint64(node_count[c, s]), np.uint64(node_seg[c, s]), np.uint64(node_base[c, s])
             for j in range(n):
                 node[dst + j] = out_node[src + j]
                 batch[dst + j] = out_group[src + j]
     for c in range(C):
         shift = offset[c]
         for s in range(Se):
-            src, dst = edge_seg[c, s], edge_base[c, s]
-            for j in range(edge_count[c, s]):
-                r, q = out_row[src + j], out_col[src + j]
-                row[dst + j] = shift[r >> 40] + (r & _LOW40)
-                col[dst + j] = shift[q >> 40] + (q & _LOW40)
+            n, src, dst = np.uint64(edge_count[c, s]), np.uint64(edge_seg[c, s]), np.uint64(edge_base[c, s])
+            for j in range(n):
                 eid[dst + j] = out_eid[src + j]
+            for j in range(n):
+                r, q = out_row[src + j], out_col[src + j]
+                row[dst + j] = shift[np.uint64(r >> 40)] + (r & _LOW40)
+                col[dst + j] = shift[np.uint64(q >> 40)] + (q & _LOW40)
     for a in range(num_node_types):
         for h in range(width):
             node_totals[a, h] = node_total[a * width + h]
