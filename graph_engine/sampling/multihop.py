@@ -187,23 +187,23 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
     S = group.shape[0]
     T, Sn = node_bound.shape
     Se = edge_bound.shape[1]
-    G = group[S - 1] + 1 if S > 0 else 0
+    G = get(group, S - 1) + 1 if S > 0 else 0
     group_ptr = np.zeros(G + 1, np.int64)
     for s in range(S):
-        group_ptr[group[s] + 1] += 1
+        put(group_ptr, get(group, s) + 1, get(group_ptr, get(group, s) + 1) + 1)
     for g in range(G):
-        group_ptr[g + 1] += group_ptr[g]
+        put(group_ptr, g + 1, get(group_ptr, g + 1) + get(group_ptr, g))
     group_time = np.full(G, INT64_MAX, np.int64)
     if seed_time.shape[0] > 0:
         for s in range(S):
-            group_time[group[s]] = min(group_time[group[s]], seed_time[s])
+            put(group_time, get(group, s), min(get(group_time, get(group, s)), get(seed_time, s)))
     per_seed = np.zeros(T, np.float64)
     for a in range(T):
         for x in range(Se):
-            per_seed[a] += edge_bound[a, x]
+            put(per_seed, a, get(per_seed, a) + edge_bound[a, x])
     wanted = np.zeros(G, np.float64)
     for s in range(S):
-        wanted[group[s]] += per_seed[seed_type[s]]
+        put(wanted, get(group, s), get(wanted, get(group, s)) + get(per_seed, get(seed_type, s)))
     caps = np.empty(G, np.int64)
     if caps_in.shape[0] == G:
         caps[:] = caps_in
@@ -212,23 +212,24 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         if wanted.sum() > budget:
             limit = float(max(budget // max(S, 1), 64))
         for g in range(G):
-            caps[g] = np.int64(np.ceil(min(wanted[g], limit * (group_ptr[g + 1] - group_ptr[g]), 4e18)))
+            seeds = get(group_ptr, g + 1) - get(group_ptr, g)
+            put(caps, g, np.int64(np.ceil(min(get(wanted, g), limit * seeds, 4e18))))
     for g in range(G):  # room beyond a group's bound is never used
-        caps[g] = min(caps[g], np.int64(np.ceil(min(wanted[g], 4e18))))
+        put(caps, g, min(get(caps, g), np.int64(np.ceil(min(get(wanted, g), 4e18)))))
     # Chunks: consecutive groups with at most ``chunk_slots`` edge slots and CHUNK_SEEDS seeds (a
     # larger group makes a chunk of its own).
     chunk_g = np.empty(G + 1, np.int64)
     C = 0
     acc_edges = acc_seeds = 0
     for g in range(G):
-        size = group_ptr[g + 1] - group_ptr[g]
-        if C == 0 or acc_edges + caps[g] > chunk_slots or acc_seeds + size > CHUNK_SEEDS:
-            chunk_g[C] = g
+        size = get(group_ptr, g + 1) - get(group_ptr, g)
+        if C == 0 or acc_edges + get(caps, g) > chunk_slots or acc_seeds + size > CHUNK_SEEDS:
+            put(chunk_g, C, g)
             C += 1
             acc_edges = acc_seeds = 0
-        acc_edges += caps[g]
+        acc_edges += get(caps, g)
         acc_seeds += size
-    chunk_g[C] = G
+    put(chunk_g, C, G)
     # Segments: a group at full capacity gets its seeds' bounds; a capped group a share of each bound.
     node_seg = np.zeros((C, Sn + 1), np.int64)
     edge_seg = np.zeros((C, Se + 1), np.int64)
@@ -243,10 +244,10 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         node_cap[:] = 0.0
         edge_cap[:] = 0.0
         full[:] = 0.0
-        for g in range(chunk_g[c], chunk_g[c + 1]):
-            if caps[g] >= wanted[g]:
-                for s in range(group_ptr[g], group_ptr[g + 1]):
-                    full[seed_type[s]] += 1.0
+        for g in range(get(chunk_g, c), get(chunk_g, c + 1)):
+            if get(caps, g) >= get(wanted, g):
+                for s in range(get(group_ptr, g), get(group_ptr, g + 1)):
+                    put(full, get(seed_type, s), get(full, get(seed_type, s)) + 1.0)
                 continue
             wanted_n[:] = 0.0
             wanted_e[:] = 0.0

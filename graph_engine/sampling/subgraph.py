@@ -310,7 +310,7 @@ class CsrGraph:
             seed_types: the node types of the seeds.
             timed: the request has anchor times.
         """
-        cache_key = (fanouts.tobytes(), bytes(fanouts.shape[1:]), tuple(sorted(set(int(a) for a in seed_types))), timed)
+        cache_key = (fanouts.tobytes(), fanouts.shape[1], tuple(sorted({int(a) for a in seed_types})), timed)
         held = self._immediate.get(cache_key)
         if held is not None:
             return held
@@ -376,8 +376,12 @@ class CsrGraph:
         time = _NO_TIME if request.time is None else request.time
         key = np.uint64(request.key)
         last = request.strategy == "last"
-        immediate = self.immediate_pairs(request.fanouts, np.flatnonzero(np.bincount(request.node_type, minlength=T)),
-                                         request.time is not None)
+        seed_types = request.node_type
+        if seed_types.size and seed_types[0] == seed_types[-1] and (seed_types == seed_types[0]).all():
+            seed_types = seed_types[:1]  # one seed type (node seeds): no count over the types needed
+        else:
+            seed_types = np.flatnonzero(np.bincount(seed_types, minlength=T))
+        immediate = self.immediate_pairs(request.fanouts, seed_types, request.time is not None)
         caps = _NO_CAPS
         with KERNEL_LOCK:
             while True:
