@@ -176,7 +176,9 @@ def test_a_training_job_starts_its_workflow_reports_progress_and_cancels(stack: 
     final = stack.api.wait_training_job(stack.project_id, job.id, timeout=60, poll=0.2)
     assert final.status == "cancelled" and final.finished_at is not None
     assert _steps(final)["ingest:orders"] == "cancelled" and _steps(final)["train"] == "skipped"
-    assert stack.run(handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    # The workflow records its final status before Temporal closes it as cancelled: a moment apart.
+    wait_for(lambda: stack.run(handle.describe()).status == WorkflowExecutionStatus.CANCELED, 30,
+             "the workflow closed as cancelled")
     with pytest.raises(APIError) as again:
         stack.api.cancel_training_job(stack.project_id, job.id)
     assert again.value.status == 409
@@ -331,7 +333,9 @@ def test_a_graph_update_queues_its_retraining_and_prediction_and_cancels_them_wi
     stack.api.cancel_graph_update(stack.project_id, update.id)
     final = stack.api.wait_graph_update(stack.project_id, update.id, timeout=60, poll=0.2)
     assert final.status == "cancelled" and _steps(final)["retrain"] == "skipped"
-    assert stack.run(handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    # The workflow records its final status before Temporal closes it as cancelled: a moment apart.
+    wait_for(lambda: stack.run(handle.describe()).status == WorkflowExecutionStatus.CANCELED, 30,
+             "the workflow closed as cancelled")
     # The jobs it had queued never start: they are closed with it, saying why.
     for job in (stack.api.get_training_job(stack.project_id, training.id),
                 stack.api.get_prediction_job(stack.project_id, prediction.id)):
