@@ -356,7 +356,6 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
                     t = get(src_list, ti)
                     if get2(fanouts, t, h) == 0:
                         continue
-                    flags = get2(graph, t, COL_FLAGS)
                     if get2(immediate, t, h) != 0:
                         # Every pair of this expansion type at this hop is a back edge over a one-edge row or
                         # a one-edge row with nothing to cut and no node to expand (see ``immediate_pairs``):
@@ -378,6 +377,7 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
                             put(o_type, ones, t)
                             ones += 1
                         continue
+                    flags = get2(graph, t, COL_FLAGS)
                     if via >= 0 and get2(graph, via, COL_REVERSE) == t and (flags & MAX1) != 0:
                         kind = _BACK
                         if (flags & TOTAL1) == 0:
@@ -599,9 +599,9 @@ def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
 
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
     ``work[WORK_DONE]`` counts the chunks finished. ``immediate`` [E, H] marks the (expansion type,
-    hop) pairs finished in the first loop (see the module docstring). Scratch outputs: ``out_*`` (the segments),
-    ``node_count`` [C, Sn] and ``edge_count`` [C, Se] (filled per chunk), ``overflow`` [G] (groups
-    that ran out of room).
+    hop) pairs finished in the first loop (see the module docstring). Scratch outputs: ``out_*`` (the
+    segments), ``node_count`` [C, Sn] and ``edge_count`` [C, Se] (filled per chunk), ``overflow`` [G]
+    (groups that ran out of room).
     """
     C = chunk_g.shape[0] - 1
     max_nodes, max_edges = largest[0], largest[1]

@@ -339,17 +339,11 @@ class CsrGraph:
             vias = found
         chosen = {(t, h) for (t, h), seen in kinds.items()
                   if seen <= {"back", "one"} and ("one" not in seen or h == H - 1)}
-        changed = True
-        while changed:  # a node stream fed by a deferred pair keeps all its feeders deferred
-            changed = False
-            for t, h in list(chosen):
-                if "one" not in kinds[(t, h)]:
-                    continue
-                feeders = [(x, h) for x in range(E) if (x, h) in kinds and self.et_dst[x] == self.et_dst[t]
-                           and kinds[(x, h)] != {"back"}]
-                if any(f not in chosen for f in feeders):
-                    chosen.discard((t, h))
-                    changed = True
+        # A node stream that a pair left in the general loops feeds at a hop keeps its one-edge feeders there
+        # too, so the stream's nodes keep their discovery order (dropping them affects no other stream).
+        deferred = {(int(self.et_dst[t]), h) for (t, h), seen in kinds.items()
+                    if seen != {"back"} and (t, h) not in chosen}
+        chosen = {(t, h) for t, h in chosen if "one" not in kinds[(t, h)] or (int(self.et_dst[t]), h) not in deferred}
         immediate = np.zeros((E, H), dtype=np.int64)
         for t, h in chosen:
             immediate[t, h] = 1
