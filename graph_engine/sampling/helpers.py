@@ -1,8 +1,8 @@
 """Helper threads that join the calling thread in a compiled work-sharing loop.
 
-The sampler's chunk loop (:func:`graph_engine.sampling.multihop.sample_chunks`) releases the GIL and
-takes work from a shared atomic counter, so any number of threads can run it on the same arguments.
-The calling thread always runs it too and never waits for a helper to *start*: a helper the OS has not
+The sampler's helper step (:func:`graph_engine.sampling.multihop.help_request`) releases the GIL and
+takes work from shared atomic counters, so any number of threads can run it on the same arguments.
+The calling thread does the same work in its own call and never waits for a helper to *start*: a helper the OS has not
 scheduled yet finds no work left and returns at once. The caller only waits for chunks a helper has
 already taken. This keeps a busy, shared machine from stalling a call, which a fork-join parallel
 region (numba's ``prange``) does whenever one of its threads is descheduled, and it saves that region's

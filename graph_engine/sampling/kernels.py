@@ -14,6 +14,8 @@ The multi-hop sampler itself is :mod:`graph_engine.sampling.multihop`.
 
 from __future__ import annotations
 
+import platform
+
 import numba as nb
 import numpy as np
 from llvmlite import ir
@@ -22,6 +24,7 @@ from numba.core import cgutils
 from numba.core.extending import intrinsic
 
 INT64_MAX = np.iinfo(np.int64).max
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -84,15 +87,74 @@ def prefetch_i64(typingctx, address, index):
 
 @intrinsic
 def fetch_add_i64(typingctx, address, value):
-    """Atomically add ``value`` to ``*(int64 *) address``; returns the previous value."""
+    """Atomically add ``value`` to ``*(int64 *) address``; returns the previous value. Ordered both ways
+    (acquire and release), so a counter of work done also publishes the work."""
     if not (isinstance(address, types.Integer) and isinstance(value, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
         pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        return builder.atomic_rmw("add", pointer, args[1], "monotonic")
+        return builder.atomic_rmw("add", pointer, args[1], "acq_rel")
 
     return types.int64(types.int64, types.int64), codegen
+
+
+@intrinsic
+def load_acquire_i64(typingctx, address):
+    """``*(int64 *) address`` as an atomic load with acquire ordering: a value another thread publishes
+    with :func:`store_release_i64` is read afresh on every call (a plain load could be hoisted out of a
+    waiting loop), and what that thread wrote before publishing is visible after it."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load_atomic(pointer, "acquire", 8)
+
+    return types.int64(address), codegen
+
+
+@intrinsic
+def store_release_i64(typingctx, address, value):
+    """``*(int64 *) address = value`` as an atomic store with release ordering (see :func:`load_acquire_i64`)."""
+    if not (isinstance(address, types.Integer) and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        value = context.cast(builder, args[1], signature.args[1], types.int64)
+        builder.store_atomic(value, pointer, "release", 8)
+        return context.get_dummy_value()
+
+    return types.void(address, value), codegen
+
+
+@intrinsic
+def spin_pause(typingctx):
+    """One step of a busy-waiting loop: x86's ``pause`` (frees the core's resources for the other thread
+    and avoids the memory-order flush when the wait ends); nothing elsewhere (the waiting loop's atomic
+    load keeps it a loop)."""
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            pause = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                   "llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def int64_pointer(typingctx, address):
+    """``(int64 *) address``, for ``numba.carray``: a view of an array another thread published by address."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+
+    return types.CPointer(types.int64)(address), codegen
 
 
 @intrinsic

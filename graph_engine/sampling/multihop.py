@@ -1,4 +1,4 @@
-"""The multi-hop heterogeneous sampling of one request in three compiled calls.
+"""The multi-hop heterogeneous sampling of one request in one compiled call per thread.
 
 Terms (as in :mod:`graph_engine.sampling.kernels`): a *group* is one disjoint subgraph; an *expansion
 type* ``t = (A, rel, B)`` is walked from a node of type ``A`` through its CSR row to neighbours of type
@@ -7,18 +7,27 @@ Outputs come in *streams*: node stream ``a * (H + 1) + h`` holds the nodes of ty
 ``h`` (hop 0: the seeds), edge stream ``r * H + h`` the edges of reported type ``r`` sampled at hop
 ``h``; the final order is stream after stream, within a stream group after group, then discovery order.
 
-1. :func:`plan`: group bounds and anchors, edge capacity per group from the fan-out bounds, *chunks*
-   (runs of consecutive groups small enough for their working set to stay in the L2 cache) and each
-   chunk's scratch *segment* per stream, sized by the bound of that stream.
-2. :func:`sample_chunks`: any number of threads take chunks from a shared counter (so a thread that
-   the OS holds back costs nothing but its current chunk) and sample each chunk hop by hop, appending
-   every node and edge straight to its stream segment. An edge refers to its end nodes by *code*
-   ``stream << 40 | index within the chunk's segment``. A hop runs as loops over the chunk's
-   (frontier node, expansion type) pairs, each prefetching what the next one reads, so that many
-   independent cache misses are in flight at once: pairs and their prefetches; row bounds; time
-   cut-offs; draws; neighbours.
-3. :func:`finish`: prefix sums over (stream, chunk) give each segment's output position; nodes are
-   copied segment by segment, edges with their codes turned into positions within their node type.
+:func:`sample_request` runs on the calling thread and :func:`help_request` on helper threads posted just
+before it; they share a ``work`` array whose state says which step is open:
+
+1. :func:`plan` (caller): group bounds and anchors, edge capacity per group from the fan-out bounds,
+   *chunks* (runs of consecutive groups small enough for their working set to stay in the L2 cache) and
+   each chunk's scratch *segment* per stream, sized by the bound of that stream.
+2. Chunks (all threads): threads take chunks from a shared counter (so a thread that the OS holds back
+   costs nothing but its current chunk) and sample each chunk hop by hop, appending every node and edge
+   straight to its stream segment. An edge refers to its end nodes by *code* ``stream << 40 | index
+   within the chunk's segment``. A hop runs as loops over the chunk's (frontier node, expansion type)
+   pairs, each prefetching what the next one reads, so that many independent cache misses are in flight
+   at once: pairs and their prefetches; row bounds; time cut-offs; draws; neighbours.
+3. Outputs (caller): prefix sums over (stream, chunk) give each segment's output position; the output
+   arrays are allocated and published.
+4. Copies (all threads): each thread copies out the chunks it sampled (still in its cache), nodes as
+   they are, edges with their codes turned into positions within their node type.
+
+Per-call arrays live in two buffers kept between calls (:func:`_carve`, :func:`_carve_segments`): a
+dozen fewer allocations and arguments per call. The threads wait for each other by spinning a bounded
+time; past it, the caller returns a status that tells the Python side to wait for the helper the OS
+way (see :func:`sample_request`).
 
 Fast paths, chosen per pair (they give exactly what the general path gives):
 
@@ -53,10 +62,14 @@ from graph_engine.sampling.kernels import (
     data_address,
     draw_below,
     fetch_add_i64,
+    load_acquire_i64,
     load_i64,
     mix64,
     prefetch_i64,
+    spin_pause,
+    int64_pointer,
     store_i64,
+    store_release_i64,
     upper_bound,
 )
 
@@ -74,12 +87,17 @@ GRAPH_COLUMNS = 6
 #: the later of its two rows' times, which gives the last one always and the one before for the edges
 #: of a fact row to an untimed table).
 TIMED, MAX1, TOTAL1, NOT_NEWER_THAN_SOURCE, NOT_OLDER_THAN_TARGET = 1, 2, 4, 8, 16
-#: Status codes.
-OK, OVERFLOW, SCRATCH = 0, 1, 2
+#: Status codes of :func:`sample_request`.
+OK, OVERFLOW, SCRATCH, HELPER_LATE, FINISH_LATE = 0, 1, 2, 3, 4
 #: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
 CHUNK_SEEDS = 256
-#: Slots of the ``work`` array: chunk counter, chunks done (a cache line apart).
-WORK_NEXT, WORK_DONE, WORK_SIZE = 0, 8, 16
+#: Slots of the ``work`` array shared by a request's threads: the counters of chunks taken and done, the
+#: state, the counters of output copies taken and done (each a cache line apart), the number of chunks,
+#: the output arrays' addresses (5) and sizes (2), the scratch a call needs (2).
+WORK_NEXT, WORK_DONE, WORK_STATE, WORK_FDONE, WORK_CHUNKS, WORK_OUT, WORK_SIZES, WORK_NEED, WORK_SIZE = (
+    0, 8, 16, 24, 32, 33, 38, 40, 48)
+#: States of a request (``work[WORK_STATE]``): planning, chunks open, output copies open, closed.
+PLANNING, SAMPLING, FINISHING, CLOSED = 0, 1, 2, -1
 # Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
 _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
@@ -166,8 +184,9 @@ def _grown(table, need, stamp, c, g0, num_node_types, width, node_seg, out_node,
 
 
 @nb.njit(cache=True, nogil=True)
-def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots):
-    """Set-up of a validated request.
+def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots, group_ptr, group_time,
+         caps, chunk_g, node_seg, edge_seg, largest):
+    """Set-up of a validated request, written into the given arrays.
 
     Args:
         group, seed_type: int64 [S] seeds' groups (non-decreasing) and node types.
@@ -177,23 +196,26 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         budget: edge slots above which each group's capacity is capped (overflows are retried).
         caps_in: int64 [G] edge capacity per group from an earlier overflowed call, or empty.
         chunk_slots: edge slots per chunk.
+        group_ptr [G+1], group_time [G], caps [G], chunk_g [G+1], node_seg [G, Sn+1], edge_seg [G, Se+1],
+            largest [3]: written (G groups make at most G chunks).
 
     Returns:
-        ``(group_ptr [G+1], group_time [G], caps [G], chunk_g [C+1], node_seg [C, Sn+1],
-        edge_seg [C, Se+1], largest [3])``: ``node_seg[c, s]`` is where chunk ``c``'s segment of node
-        stream ``s`` starts in the node scratch (column ``Sn``: where the chunk's region ends), likewise
-        for edges; ``largest`` holds the most node slots, edge slots and groups of one chunk.
+        The number of chunks C. Written: the seeds of each group (``group_ptr``), its anchor and edge
+        capacity, each chunk's first group (``chunk_g[:C+1]``), and ``node_seg[c, s]``, where chunk
+        ``c``'s segment of node stream ``s`` starts in the node scratch (column ``Sn``: where the chunk's
+        region ends), likewise for edges; ``largest`` holds the most node slots, edge slots and groups of
+        one chunk.
     """
     S = group.shape[0]
     T, Sn = node_bound.shape
     Se = edge_bound.shape[1]
     G = get(group, S - 1) + 1 if S > 0 else 0
-    group_ptr = np.zeros(G + 1, np.int64)
+    group_ptr[:G + 1] = 0
     for s in range(S):
         put(group_ptr, get(group, s) + 1, get(group_ptr, get(group, s) + 1) + 1)
     for g in range(G):
         put(group_ptr, g + 1, get(group_ptr, g + 1) + get(group_ptr, g))
-    group_time = np.full(G, INT64_MAX, np.int64)
+    group_time[:G] = INT64_MAX
     if seed_time.shape[0] > 0:
         for s in range(S):
             put(group_time, get(group, s), min(get(group_time, get(group, s)), get(seed_time, s)))
@@ -204,9 +226,8 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
     wanted = np.zeros(G, np.float64)
     for s in range(S):
         put(wanted, get(group, s), get(wanted, get(group, s)) + get(per_seed, get(seed_type, s)))
-    caps = np.empty(G, np.int64)
     if caps_in.shape[0] == G:
-        caps[:] = caps_in
+        caps[:G] = caps_in
     else:
         limit = 1e300
         if wanted.sum() > budget:
@@ -218,7 +239,6 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         put(caps, g, min(get(caps, g), np.int64(np.ceil(min(get(wanted, g), 4e18)))))
     # Chunks: consecutive groups with at most ``chunk_slots`` edge slots and CHUNK_SEEDS seeds (a
     # larger group makes a chunk of its own).
-    chunk_g = np.empty(G + 1, np.int64)
     C = 0
     acc_edges = acc_seeds = 0
     for g in range(G):
@@ -231,9 +251,7 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         acc_seeds += size
     put(chunk_g, C, G)
     # Segments: a group at full capacity gets its seeds' bounds; a capped group a share of each bound.
-    node_seg = np.zeros((C, Sn + 1), np.int64)
-    edge_seg = np.zeros((C, Se + 1), np.int64)
-    largest = np.ones(3, np.int64)
+    largest[:] = 1
     node_cap = np.empty(Sn, np.float64)
     edge_cap = np.empty(Se, np.float64)
     full = np.empty(T, np.float64)
@@ -277,11 +295,11 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         largest[0] = max(largest[0], node_seg[c, Sn] - node_seg[c, 0])
         largest[1] = max(largest[1], edge_seg[c, Se] - edge_seg[c, 0])
         largest[2] = max(largest[2], chunk_g[c + 1] - chunk_g[c])
-    return group_ptr, group_time, caps, chunk_g[:C + 1], node_seg, edge_seg, largest
+    return C
 
 
 @nb.njit(cache=True)
-def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+def _sample_taken(C, counter, mine, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
                   seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
                   out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent,
                   f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index,
@@ -290,14 +308,16 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
     the module docstring), one at a time, until none is left.
 
     One call for all of a thread's chunks: a call per chunk would cost two reference-count operations
-    per array argument each time.
+    per array argument each time. Returns how many it took, listed in ``mine``.
     """
-    C = chunk_g.shape[0] - 1
     stamp = np.int64(0)
+    taken = 0
     while True:
         c = fetch_add_i64(counter + 8 * WORK_NEXT, 1)
         if c >= C:
             break
+        put(mine, taken, c)
+        taken += 1
         stamp += 1
         if stamp == _STAMP_LIMIT:
             table[:] = 0
@@ -583,27 +603,84 @@ def _sample_taken(counter, graph, src_ptr, src_list, num_node_types, fanouts, im
             begin, end = end, fill
         if failed:
             # Room is shared by the chunk's groups: every capped one gets more on the retry.
-            overflow[g0:g1] = True
+            overflow[g0:g1] = 1
         for s in range(n_used.shape[0]):
             put2(node_count, c, s, get(n_used, s))
         for s in range(e_used.shape[0]):
             put2(edge_count, c, s, get(e_used, s))
         fetch_add_i64(counter + 8 * WORK_DONE, 1)
+    return taken
 
 
-@nb.njit(cache=True, nogil=True)
-def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
-                  group_ptr, group_time, chunk_g, node_seg, edge_seg, largest, out_node, out_group, out_row, out_col,
-                  out_eid, node_count, edge_count, overflow, work):
-    """Sample chunks taken from the shared counter ``work[WORK_NEXT]`` until none is left.
+@nb.njit(cache=True)
+def plan_size(G, Sn, Se):
+    """int64 slots of the per-call buffer :func:`_carve` lays out for G groups and Sn/Se streams."""
+    return 2 * (G + 1) + 5 * G + 3 + G * (Sn + 1) + G * (Se + 1) + 3 * G * Sn + 2 * G * Se
+
+
+@nb.njit(cache=True, inline="always")
+def _carve(buf, G, Sn, Se):
+    """The per-call arrays as views of one buffer (``plan_size(G, Sn, Se)`` slots; G groups make at most G
+    chunks): ``(group_ptr [G+1], chunk_g [G+1], group_time [G], caps [G], overflow [G], claim [G], largest
+    [3], node_seg [G, Sn+1], edge_seg [G, Se+1], node_count, node_base, offset [G, Sn], edge_count,
+    edge_base [G, Se])``. One buffer kept between calls spares a dozen allocations and arguments per call."""
+    at = 0
+    group_ptr = buf[at:at + G + 1]
+    at += G + 1
+    chunk_g = buf[at:at + G + 1]
+    at += G + 1
+    group_time = buf[at:at + G]
+    at += G
+    caps = buf[at:at + G]
+    at += G
+    overflow = buf[at:at + G]
+    at += G
+    claim = buf[at:at + G]
+    at += G
+    largest = buf[at:at + 3]
+    at += 3
+    node_seg = buf[at:at + G * (Sn + 1)].reshape((G, Sn + 1))
+    at += G * (Sn + 1)
+    edge_seg = buf[at:at + G * (Se + 1)].reshape((G, Se + 1))
+    at += G * (Se + 1)
+    node_count = buf[at:at + G * Sn].reshape((G, Sn))
+    at += G * Sn
+    node_base = buf[at:at + G * Sn].reshape((G, Sn))
+    at += G * Sn
+    offset = buf[at:at + G * Sn].reshape((G, Sn))
+    at += G * Sn
+    edge_count = buf[at:at + G * Se].reshape((G, Se))
+    at += G * Se
+    edge_base = buf[at:at + G * Se].reshape((G, Se))
+    return (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base,
+            offset, edge_count, edge_base)
+
+
+@nb.njit(cache=True, inline="always")
+def _carve_segments(seg, node_cap, edge_cap):
+    """The segment scratch as views of one buffer: ``(node, group [node_cap], row, col, eid [edge_cap])``."""
+    return (seg[:node_cap], seg[node_cap:2 * node_cap], seg[2 * node_cap:2 * node_cap + edge_cap],
+            seg[2 * node_cap + edge_cap:2 * node_cap + 2 * edge_cap],
+            seg[2 * node_cap + 2 * edge_cap:2 * node_cap + 3 * edge_cap])
+
+
+@nb.njit(cache=True)
+def _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                 buf, G, seg, node_cap, edge_cap, work):
+    """Sample chunks taken from the shared counter ``work[WORK_NEXT]`` until none of the ``C`` is left.
 
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
     ``work[WORK_DONE]`` counts the chunks finished. ``immediate`` [E, H] marks the (expansion type,
-    hop) pairs finished in the first loop (see the module docstring). Scratch outputs: ``out_*`` (the
-    segments), ``node_count`` [C, Sn] and ``edge_count`` [C, Se] (filled per chunk), ``overflow`` [G]
-    (groups that ran out of room).
+    hop) pairs finished in the first loop (see the module docstring). Written: the segments, and per
+    chunk its node and edge counts per stream and ``overflow`` (groups that ran out of room).
+
+    Returns:
+        int64 [n]: the chunks this thread sampled (their segments are in its cache: it copies them out).
     """
-    C = chunk_g.shape[0] - 1
+    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, (num_node_types * (fanouts.shape[1] + 1)),
+                                     fanouts.shape[0] * fanouts.shape[1])
+    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
     max_nodes, max_edges = largest[0], largest[1]
     max_out = 1
     for a in range(src_ptr.shape[0] - 1):
@@ -630,85 +707,245 @@ def sample_chunks(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
     o_node = np.empty(pair_cap, np.int64)
     n_used = np.empty(node_count.shape[1], np.int64)
     e_used = np.empty(edge_count.shape[1], np.int64)
-    _sample_taken(
-        data_address(work), graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+    mine = np.empty(max(C, 1), np.int64)
+    taken = _sample_taken(
+        C, data_address(work), mine, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
         seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid,
         node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index, p_type,
         p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index, o_type, o_node)
+    return mine[:taken]
+
+
+@nb.njit(cache=True, inline="always")
+def _wait_while(address, value, spin):
+    """Wait until ``*address != value`` or ``spin`` pauses have passed; returns the value last read."""
+    held = load_acquire_i64(address)
+    n = 0
+    while held == value and n < spin:
+        spin_pause()
+        held = load_acquire_i64(address)
+        n += 1
+    return held
+
+
+@nb.njit(cache=True, inline="always")
+def _wait_below(address, target, spin):
+    """Wait until ``*address >= target`` or ``spin`` pauses have passed; returns whether it got there."""
+    n = 0
+    while load_acquire_i64(address) < target:
+        if n == spin:
+            return False
+        spin_pause()
+        n += 1
+    return True
 
 
 @nb.njit(cache=True)
-def _bases(count, start_col):
-    """Output position of every [chunk, stream] segment (stream-major, then chunk order) and the stream
-    totals; ``start_col`` gets each stream's first position."""
-    chunks, streams = count.shape
-    base = np.empty((chunks, streams), np.int64)
-    total = np.zeros(streams, np.int64)
-    at = 0
-    for s in range(streams):
-        start_col[s] = at
-        for c in range(chunks):
-            base[c, s] = at
-            at += count[c, s]
-        total[s] = at - start_col[s]
-    return base, total
-
-
-@nb.njit(cache=True, nogil=True)
-def finish(num_node_types, num_hops, overflow, node_seg, edge_seg, chunk_g, out_node, out_group, out_row, out_col,
-           out_eid, node_count, edge_count):
-    """Gather the chunks' segments into the final arrays.
-
-    Returns:
-        ``(status, node, batch, row, col, eid, node_counts, edge_counts)``: OK with int64 arrays of the
-        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
-        edge ids; node_counts [T, H+1] and edge_counts [E, H]; OVERFLOW (and empty arrays) when a group
-        ran out of room.
-    """
+def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals):
+    """Output position of every [chunk, stream] segment (stream-major, then chunk order) into
+    ``node_base``/``edge_base``, each node segment's shift from output positions to positions within its
+    node type into ``offset``, and the per-stream totals into ``node_totals`` [T, H+1] and ``edge_totals``
+    [E, H]. Returns (nodes, edges) in all."""
     width = num_hops + 1
-    C, Sn = node_count.shape
-    Se = edge_count.shape[1]
-    num_edge_types = Se // num_hops
-    node_totals = np.zeros((num_node_types, width), np.int64)
-    edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
-    if overflow.any():
-        empty = np.empty(0, np.int64)
-        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
-    node_start = np.empty(Sn, np.int64)
-    edge_start = np.empty(Se, np.int64)
-    node_base, node_total = _bases(node_count, node_start)
-    edge_base, edge_total = _bases(edge_count, edge_start)
-    N, M = node_total.sum(), edge_total.sum()
-    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
-    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
-    # The copy loops index with unsigned integers: numba then leaves out the negative-index fix-up on
-    # every access, and the plain copies vectorize (about 3x faster than signed indices or slices).
-    # A node's position within its type: its segment's output position less where its type starts.
-    offset = np.empty((C, Sn), np.int64)
-    for c in range(C):
+    Sn, Se = node_count.shape[1], edge_count.shape[1]
+    at = 0
+    type_start = 0
+    for s in range(Sn):
+        if s % width == 0:
+            type_start = at
+        first = at
+        for c in range(C):
+            put2(node_base, c, s, at)
+            put2(offset, c, s, at - type_start)
+            at += get2(node_count, c, s)
+        put2(node_totals, s // width, s % width, at - first)
+    N = at
+    at = 0
+    for s in range(Se):
+        first = at
+        for c in range(C):
+            put2(edge_base, c, s, at)
+            at += get2(edge_count, c, s)
+        put2(edge_totals, s // num_hops, s % num_hops, at - first)
+    return N, at
+
+
+@nb.njit(cache=True)
+def _copy_chunks(C, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
+                 out_node, out_group, out_row, out_col, out_eid):
+    """Copy out the chunks this thread sampled (``mine``: their segments are in its cache), then any chunk
+    no thread has claimed yet (a helper that gave up); each chunk is claimed once through ``claim``, and
+    ``work[WORK_FDONE]`` counts the chunks copied. Edges get their codes turned into positions within
+    their node type.
+
+    One loop, no call per chunk (a call would cost two reference-count operations per array argument);
+    unsigned indices let the plain copies vectorize.
+    """
+    N, M = load_i64(work_at, WORK_SIZES), load_i64(work_at, WORK_SIZES + 1)
+    node = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT)), N)
+    batch = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 1)), N)
+    row = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 2)), M)
+    col = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 3)), M)
+    eid = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 4)), M)
+    claim_at = data_address(claim)
+    Sn, Se = node_count.shape[1], edge_count.shape[1]
+    for k in range(mine.shape[0] + C):
+        c = get(mine, k) if k < mine.shape[0] else k - mine.shape[0]
+        if fetch_add_i64(claim_at + 8 * c, 1) != 0:
+            continue
         for s in range(Sn):
-            offset[c, s] = node_base[c, s] - node_start[(s // width) * width]
-            n, src, dst = np.uint64(node_count[c, s]), np.uint64(node_seg[c, s]), np.uint64(node_base[c, s])
+            n, src = np.uint64(get2(node_count, c, s)), np.uint64(get2(node_seg, c, s))
+            dst = np.uint64(get2(node_base, c, s))
             for j in range(n):
                 node[dst + j] = out_node[src + j]
                 batch[dst + j] = out_group[src + j]
-    for c in range(C):
-        shift = offset[c]
         for s in range(Se):
-            n, src, dst = np.uint64(edge_count[c, s]), np.uint64(edge_seg[c, s]), np.uint64(edge_base[c, s])
+            n, src = np.uint64(get2(edge_count, c, s)), np.uint64(get2(edge_seg, c, s))
+            dst = np.uint64(get2(edge_base, c, s))
             for j in range(n):
                 eid[dst + j] = out_eid[src + j]
             for j in range(n):
                 r, q = out_row[src + j], out_col[src + j]
-                row[dst + j] = shift[np.uint64(r >> 40)] + (r & _LOW40)
-                col[dst + j] = shift[np.uint64(q >> 40)] + (q & _LOW40)
-    for a in range(num_node_types):
-        for h in range(width):
-            node_totals[a, h] = node_total[a * width + h]
-    for r in range(num_edge_types):
-        for h in range(num_hops):
-            edge_totals[r, h] = edge_total[r * num_hops + h]
-    return OK, node, batch, row, col, eid, node_totals, edge_totals
+                row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
+                col[dst + j] = get2(offset, c, q >> 40) + (q & _LOW40)
+        fetch_add_i64(work_at + 8 * WORK_FDONE, 1)
+
+
+@nb.njit(cache=True)
+def _finish(C, mine, publish, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work, spin):
+    """Gather the chunks' segments into fresh output arrays (with the helpers when ``publish``); see
+    :func:`sample_request` for what it returns."""
+    Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
+    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
+    work_at = data_address(work)
+    node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
+    edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
+    empty = np.empty(0, np.int64)
+    if overflow.any():
+        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
+    N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
+    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
+    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
+    store_i64(work_at, WORK_OUT, data_address(node) if N else 0)
+    store_i64(work_at, WORK_OUT + 1, data_address(batch) if N else 0)
+    store_i64(work_at, WORK_OUT + 2, data_address(row) if M else 0)
+    store_i64(work_at, WORK_OUT + 3, data_address(col) if M else 0)
+    store_i64(work_at, WORK_OUT + 4, data_address(eid) if M else 0)
+    store_i64(work_at, WORK_SIZES, N)
+    store_i64(work_at, WORK_SIZES + 1, M)
+    if publish:
+        store_release_i64(work_at + 8 * WORK_STATE, FINISHING)
+    _copy_chunks(C, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
+                 out_node, out_group, out_row, out_col, out_eid)
+    status = OK if _wait_below(work_at + 8 * WORK_FDONE, C, spin) else FINISH_LATE
+    return status, node, batch, row, col, eid, node_totals, edge_totals
+
+
+_NO_CHUNKS = np.empty(0, np.int64)
+
+
+@nb.njit(cache=True, nogil=True)
+def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
+                   edge_cap, work, spin):
+    """Sample a validated request on the calling thread, with any helpers running :func:`help_request`.
+
+    Steps (the helpers join each as they arrive; ``work[WORK_STATE]`` says which is open): :func:`plan`;
+    the chunks, taken from a shared counter; the output arrays sized and published; the chunks' segments
+    copied into them, each by the thread that sampled it. A helper that is late finds the work taken and
+    returns; a helper that gives up leaves its copies to the caller.
+
+    Args:
+        graph ... seed_type: as :func:`_take_chunks`; seed_time, group, node_bound ... chunk_slots: as
+            :func:`plan`.
+        buf: int64 [``plan_size(G, Sn, Se)``] per-call scratch for G groups (see :func:`_carve`).
+        seg: int64 [2 * node_cap + 3 * edge_cap] segment scratch (see :func:`_carve_segments`).
+        work: int64 [WORK_SIZE] zeros, shared with the helpers (a fresh one per call).
+        spin: pauses to wait for another thread's chunk before leaving the wait to the OS.
+
+    Returns:
+        ``(status, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of the
+        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
+        edge ids; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
+        group ran out of room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
+        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots; HELPER_LATE when a helper still holds a chunk
+        (wait for it, then call :func:`finish_request`); FINISH_LATE (arrays given) when a helper still
+        copies a chunk (wait for it before reading them).
+    """
+    work_at = data_address(work)
+    num_edge_types, num_hops = fanouts.shape
+    Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
+    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    C = plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots, group_ptr, group_time,
+             caps, chunk_g, node_seg, edge_seg, largest)
+    overflow[:] = 0
+    claim[:C] = 0
+    need_nodes = node_seg[C - 1, Sn] if C else 0
+    need_edges = edge_seg[C - 1, Se] if C else 0
+    if need_nodes > node_cap or need_edges > edge_cap:
+        store_i64(work_at, WORK_NEED, need_nodes)
+        store_i64(work_at, WORK_NEED + 1, need_edges)
+        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+        empty = np.empty(0, np.int64)
+        return SCRATCH, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
+    store_i64(work_at, WORK_CHUNKS, C)
+    store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
+    mine = _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+                        seed_type, buf, G, seg, node_cap, edge_cap, work)
+    if not _wait_below(work_at + 8 * WORK_DONE, C, spin):
+        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+        empty = np.empty(0, np.int64)
+        return HELPER_LATE, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
+    return _finish(C, mine, True, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work,
+                   spin)
+
+
+@nb.njit(cache=True, nogil=True)
+def finish_request(num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work):
+    """The output step of :func:`sample_request` on the calling thread alone, after HELPER_LATE and once
+    every helper has returned (same results)."""
+    return _finish(work[WORK_CHUNKS], _NO_CHUNKS, False, num_node_types, num_edge_types, num_hops, buf, G, seg,
+                   node_cap, edge_cap, work, 0)
+
+
+@nb.njit(cache=True, nogil=True)
+def next_caps(buf, G, Sn, Se):
+    """Edge capacities for the retry of an OVERFLOW: four times as much (at least 64) for the groups that
+    ran out of room (their chunks' room is shared, so every group of such a chunk is marked)."""
+    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    return np.where(overflow != 0, np.maximum(caps * 4, 64), caps)
+
+
+@nb.njit(cache=True, nogil=True)
+def help_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type, buf,
+                 G, seg, node_cap, edge_cap, work, spin):
+    """A helper's part of :func:`sample_request` (same arrays): wait (at most ``spin`` pauses) for the plan,
+    take chunks, wait for the outputs, copy its chunks into them. Returns at once once the call is closed."""
+    work_at = data_address(work)
+    state = _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin)
+    if state != SAMPLING:
+        return
+    C = load_i64(work_at, WORK_CHUNKS)
+    mine = _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+                        seed_type, buf, G, seg, node_cap, edge_cap, work)
+    if mine.shape[0] == 0:
+        return
+    state = _wait_while(work_at + 8 * WORK_STATE, SAMPLING, spin)
+    if state != FINISHING:
+        return
+    Sn = num_node_types * (fanouts.shape[1] + 1)
+    Se = fanouts.shape[0] * fanouts.shape[1]
+    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
+    # Its own chunks only: the caller copies whatever is left when it gets there.
+    _copy_chunks(0, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
+                 out_node, out_group, out_row, out_col, out_eid)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -29,6 +29,8 @@ CHUNK_SLOTS = 2048
 _EMPTY = np.zeros(1, dtype=np.int64)
 _NO_TIME = np.empty(0, dtype=np.int64)
 _NO_CAPS = np.empty(0, dtype=np.int64)
+# Pauses (about 25 ns each) a thread waits for another's chunk before handing the wait to the OS.
+_SPIN = 40_000
 # One sampling call or compiled parallel kernel at a time per process: each already uses every core
 # (the sampler through its helper threads), and numba's workqueue threading layer does not support
 # concurrent launches from several Python threads.
@@ -183,20 +185,28 @@ def _address(array: np.ndarray | None) -> int:
 
 
 class _Scratch:
-    """Segment arrays reused between calls (fresh pages on every call would cost page faults)."""
+    """Scratch reused between calls (fresh pages on every call would cost page faults): the per-call
+    buffer of :func:`multihop.sample_request` (``plan``, for up to ``groups`` groups) and the segments
+    (``seg``: ``node_cap`` node slots and ``edge_cap`` edge slots)."""
 
     def __init__(self) -> None:
-        self.node = self.group = np.empty(0, np.int64)
-        self.row = self.col = self.eid = np.empty(0, np.int64)
+        self.plan = np.empty(0, np.int64)
+        self.groups = -1
+        self.seg = np.empty(0, np.int64)
+        self.node_cap = self.edge_cap = 0
 
-    def ensure(self, nodes: int, edges: int) -> "_Scratch":
-        if nodes > self.node.shape[0]:
-            nodes = max(nodes, 2 * self.node.shape[0])
-            self.node, self.group = np.empty(nodes, np.int64), np.empty(nodes, np.int64)
-        if edges > self.row.shape[0]:
-            edges = max(edges, 2 * self.row.shape[0])
-            self.row, self.col, self.eid = (np.empty(edges, np.int64) for _ in range(3))
-        return self
+    def ensure_plan(self, groups: int, Sn: int, Se: int) -> np.ndarray:
+        if groups > self.groups or self.plan.shape[0] < multihop.plan_size(groups, Sn, Se):
+            self.groups = max(groups, 2 * self.groups)
+            self.plan = np.empty(multihop.plan_size(self.groups, Sn, Se), np.int64)
+        return self.plan
+
+    def ensure_segments(self, nodes: int, edges: int) -> None:
+        if nodes > self.node_cap:
+            self.node_cap = max(nodes, 2 * self.node_cap)
+        if edges > self.edge_cap:
+            self.edge_cap = max(edges, 2 * self.edge_cap)
+        self.seg = np.empty(2 * self.node_cap + 3 * self.edge_cap, np.int64)
 
 
 class CsrGraph:
@@ -377,37 +387,46 @@ class CsrGraph:
             seed_types = np.flatnonzero(np.bincount(seed_types, minlength=T))
         immediate = self.immediate_pairs(request.fanouts, seed_types, request.time is not None)
         caps = _NO_CAPS
+        S, G = request.node.shape[0], request.num_groups
+        Sn, Se = node_bound.shape[1], edge_bound.shape[1]
+        E = request.fanouts.shape[0]
+        # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
+        spin = _SPIN + 2 * S
         with KERNEL_LOCK:
+            plan = scratch.ensure_plan(G, Sn, Se)
             while True:
-                group_ptr, group_time, caps, chunk_g, node_seg, edge_seg, largest = multihop.plan(
-                    request.group, request.node_type, time, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS)
-                C = chunk_g.shape[0] - 1
-                if C:
-                    scratch.ensure(int(node_seg[-1, -1]), int(edge_seg[-1, -1]))
-                node_count = np.empty((C, node_bound.shape[1]), np.int64)
-                edge_count = np.empty((C, edge_bound.shape[1]), np.int64)
-                overflow = np.zeros(group_time.shape[0], np.bool_)
-                # A fresh counter per call: a helper that wakes up late finds it used up.
-                work = np.zeros(multihop.WORK_SIZE, np.int64)
-                args = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key, request.node,
-                        request.node_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, largest, scratch.node,
-                        scratch.group, scratch.row, scratch.col, scratch.eid, node_count, edge_count, overflow, work)
-                helpers = min(numba.get_num_threads(), C) - 1
-                events = HELPERS.post(multihop.sample_chunks, args, helpers) if helpers > 0 else ()
-                multihop.sample_chunks(*args)
-                for done in events:
-                    if work[multihop.WORK_DONE] >= C:
-                        break
-                    done.wait()
-                if work[multihop.WORK_DONE] < C:
-                    raise RuntimeError("a sampling helper thread failed")
-                status, node, batch, row, col, eid, node_counts, edge_counts = multihop.finish(
-                    T, H, overflow, node_seg, edge_seg, chunk_g, scratch.node, scratch.group, scratch.row,
-                    scratch.col, scratch.eid, node_count, edge_count)
+                work = np.zeros(multihop.WORK_SIZE, np.int64)  # fresh per call: a late helper finds it used up
+                shared = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key,
+                          request.node, request.node_type)
+                segments = (plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work)
+                # Helpers are posted first: waking a thread takes longer than planning.
+                helpers = min(numba.get_num_threads() - 1, G - 1)
+                events = (HELPERS.post(multihop.help_request, shared + segments + (spin,), helpers)
+                          if helpers > 0 else ())
+                try:
+                    status, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
+                        *shared, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
+                        *segments, spin)
+                finally:
+                    work[multihop.WORK_STATE] = multihop.CLOSED  # helpers still waiting give up
+                if status in (multihop.HELPER_LATE, multihop.FINISH_LATE):
+                    # A helper the OS held back still holds a chunk: wait for it (off the fast path).
+                    for done in events:
+                        done.wait()
+                    if status == multihop.HELPER_LATE:
+                        if work[multihop.WORK_DONE] < work[multihop.WORK_CHUNKS]:
+                            raise RuntimeError("a sampling helper thread failed")
+                        status, node, batch, row, col, eid, node_counts, edge_counts = multihop.finish_request(
+                            T, E, H, *segments)
+                    elif work[multihop.WORK_FDONE] < work[multihop.WORK_CHUNKS]:
+                        raise RuntimeError("a sampling helper thread failed")
                 if status == multihop.OK:
                     return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts)
+                if status == multihop.SCRATCH:
+                    scratch.ensure_segments(int(work[multihop.WORK_NEED]), int(work[multihop.WORK_NEED + 1]))
+                    continue
                 # Out of room: the groups of the chunks that ran out get four times as much, then again.
-                caps = np.where(overflow, np.maximum(caps * 4, 64), caps)
+                caps = multihop.next_caps(plan, G, Sn, Se)
 
     def draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int, *,
                    weight: np.ndarray | None = None, node_time: np.ndarray | None = None,
