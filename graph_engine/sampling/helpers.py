@@ -1,67 +1,74 @@
-"""Helper threads that join the calling thread in a compiled work-sharing loop.
+"""Helper threads that join the calling thread in the sampler's compiled work-sharing loops.
 
-The sampler's helper step (:func:`graph_engine.sampling.multihop.help_request`) releases the GIL and
-takes work from shared atomic counters, so any number of threads can run it on the same arguments.
-The calling thread does the same work in its own call and never waits for a helper to *start*: a helper the OS has not
-scheduled yet finds no work left and returns at once. The caller only waits for chunks a helper has
-already taken. This keeps a busy, shared machine from stalling a call, which a fork-join parallel
-region (numba's ``prange``) does whenever one of its threads is descheduled, and it saves that region's
-launch (tens of microseconds of CPU on every call).
+Each helper runs :func:`graph_engine.sampling.multihop.helper_loop` for its whole life: compiled code that
+never takes the GIL, sleeping on a futex in the process's *mailbox* until a sampling call is published
+there, then taking chunks and copies from the call's shared counters. The calling thread does the same
+work in its own call and never waits for a helper to *start*: a helper the OS has not scheduled yet finds
+no work left. The caller only waits for work a helper has already taken, and for the helpers that joined
+to leave before it returns. This keeps a busy, shared machine from stalling a call, which a fork-join
+parallel region (numba's ``prange``) does whenever one of its threads is descheduled; and unlike helpers
+fed through a Python queue, these cost the caller no Python call and no GIL hand-over per request, and a
+helper that falls behind cannot pile up stale jobs.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
-from typing import Any, Callable
+
+import numpy as np
+
+from graph_engine.sampling import multihop
+from graph_engine.sampling.kernels import NATIVE_WAIT
 
 
 class HelperThreads:
-    """A lazily started set of daemon threads running posted calls (recreated after a fork)."""
+    """A lazily started set of daemon threads serving one mailbox (recreated after a fork)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid = -1
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._count = 0
+        self._mail = np.zeros(multihop.MAIL_SIZE, np.int64)
+        self._threads: list[threading.Thread] = []
 
-    def post(self, fn: Callable[..., Any], args: tuple, helpers: int) -> list[threading.Event]:
-        """Have ``helpers`` threads each call ``fn(*args)``; returns one event per call, set when it returns.
+    def mailbox(self, helpers: int) -> tuple[np.ndarray, int]:
+        """The mailbox to pass to :func:`multihop.sample_request` and how many helpers it may seat.
 
         Args:
-            fn: a function that is safe to run on several threads at once with the same arguments.
-            args: its arguments.
-            helpers: how many helper calls to post (threads are started as needed).
+            helpers: how many helper threads the call wants (started as needed).
         """
-        self._ensure(helpers)
-        events = []
-        for _ in range(helpers):
-            done = threading.Event()
-            self._jobs.put((fn, args, done))
-            events.append(done)
-        return events
+        helpers = min(helpers, multihop.MAX_HELPERS) if NATIVE_WAIT else 0
+        if self._pid != os.getpid() or len(self._threads) < helpers:
+            self._ensure(helpers)
+        return self._mail, helpers
 
     def _ensure(self, count: int) -> None:
         with self._lock:
             if self._pid != os.getpid():  # threads do not survive a fork (e.g. into DataLoader workers)
-                self._pid, self._jobs, self._count = os.getpid(), queue.SimpleQueue(), 0
-            while self._count < count:
-                threading.Thread(target=self._serve, args=(self._jobs,), name=f"pq-sampler-{self._count}",
-                                 daemon=True).start()
-                self._count += 1
+                self._pid, self._mail, self._threads = os.getpid(), np.zeros(multihop.MAIL_SIZE, np.int64), []
+            while len(self._threads) < count:
+                thread = threading.Thread(target=_serve, args=(self._mail, len(self._threads)),
+                                          name=f"pq-sampler-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
-    @staticmethod
-    def _serve(jobs: queue.SimpleQueue) -> None:
-        while True:
-            fn, args, done = jobs.get()
-            try:
-                fn(*args)
-            except BaseException:  # noqa: BLE001 - the caller sees the unfinished work and raises
-                pass
-            finally:
-                done.set()
-                del fn, args, done  # drop references to the call's arrays while idle
+    def stop(self) -> None:
+        """Stop the helper threads (they are daemons: only tests and clean shutdowns need this)."""
+        with self._lock:
+            if self._threads and self._pid == os.getpid():
+                multihop.stop_helpers(self._mail)
+                for thread in self._threads:
+                    thread.join()
+            self._pid, self._mail, self._threads = -1, np.zeros(multihop.MAIL_SIZE, np.int64), []
+
+
+def _serve(mail: np.ndarray, index: int) -> None:
+    try:
+        multihop.helper_loop(mail, index)
+    finally:
+        # An error in the compiled loop (none is expected) must not leave a caller waiting for this
+        # helper: leave the call it joined. The slot's later calls go on without it.
+        multihop.leave(mail, index)
 
 
 HELPERS = HelperThreads()

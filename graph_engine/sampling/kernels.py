@@ -15,6 +15,7 @@ The multi-hop sampler itself is :mod:`graph_engine.sampling.multihop`.
 from __future__ import annotations
 
 import platform
+import sys
 
 import numba as nb
 import numpy as np
@@ -25,6 +26,13 @@ from numba.core.extending import intrinsic
 
 INT64_MAX = np.iinfo(np.int64).max
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+# Linux system call numbers (futex, sched_yield) of the machine's architecture.
+_SYSCALLS = {"x86_64": (202, 24), "amd64": (202, 24), "aarch64": (98, 124), "arm64": (98, 124)}
+#: Whether threads can sleep and wake each other from compiled code here (Linux futexes); without it the
+#: sampler runs on the calling thread alone.
+NATIVE_WAIT = sys.platform.startswith("linux") and platform.machine().lower() in _SYSCALLS
+_SYS_FUTEX, _SYS_SCHED_YIELD = _SYSCALLS.get(platform.machine().lower(), (-1, -1))
+_FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -87,14 +95,15 @@ def prefetch_i64(typingctx, address, index):
 
 @intrinsic
 def fetch_add_i64(typingctx, address, value):
-    """Atomically add ``value`` to ``*(int64 *) address``; returns the previous value. Ordered both ways
-    (acquire and release), so a counter of work done also publishes the work."""
+    """Atomically add ``value`` to ``*(int64 *) address``; returns the previous value. Sequentially
+    consistent: a counter of work done also publishes the work, and two threads that each add to one
+    word and then read the other's (joining a call / closing it) cannot both miss the other's add."""
     if not (isinstance(address, types.Integer) and isinstance(value, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
         pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        return builder.atomic_rmw("add", pointer, args[1], "acq_rel")
+        return builder.atomic_rmw("add", pointer, args[1], "seq_cst")
 
     return types.int64(types.int64, types.int64), codegen
 
@@ -155,6 +164,39 @@ def int64_pointer(typingctx, address):
         return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
 
     return types.CPointer(types.int64)(address), codegen
+
+
+@intrinsic
+def _syscall4(typingctx, number, a, b, c, d):
+    """``syscall(number, a, b, c, d)`` from libc (resolved by name, so cached code works in any process)."""
+    if not all(isinstance(x, types.Integer) for x in (number, a, b, c, d)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        call = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+        return builder.call(call, [context.cast(builder, v, t, types.int64) for v, t in zip(args, signature.args)])
+
+    return types.int64(number, a, b, c, d), codegen
+
+
+@nb.njit(cache=True, inline="always")
+def futex_wait(address, expected):
+    """Sleep while the 32-bit word at ``address`` (the low half of an int64 slot) holds ``expected``'s low
+    32 bits, until :func:`futex_wake` or a signal; returns at once when it holds something else."""
+    _syscall4(_SYS_FUTEX, address, _FUTEX_WAIT_PRIVATE, expected & 0xFFFFFFFF, 0)
+
+
+@nb.njit(cache=True, inline="always")
+def futex_wake(address, count):
+    """Wake up to ``count`` threads sleeping in :func:`futex_wait` on ``address``."""
+    _syscall4(_SYS_FUTEX, address, _FUTEX_WAKE_PRIVATE, count, 0)
+
+
+@nb.njit(cache=True, inline="always")
+def yield_thread():
+    """Give the CPU to another runnable thread (``sched_yield``)."""
+    _syscall4(_SYS_SCHED_YIELD, 0, 0, 0, 0)
 
 
 @intrinsic

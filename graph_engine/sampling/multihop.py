@@ -7,8 +7,8 @@ Outputs come in *streams*: node stream ``a * (H + 1) + h`` holds the nodes of ty
 ``h`` (hop 0: the seeds), edge stream ``r * H + h`` the edges of reported type ``r`` sampled at hop
 ``h``; the final order is stream after stream, within a stream group after group, then discovery order.
 
-:func:`sample_request` runs on the calling thread and :func:`help_request` on helper threads posted just
-before it; they share a ``work`` array whose state says which step is open:
+:func:`sample_request` runs on the calling thread and wakes helper threads sleeping in :func:`helper_loop`;
+they share a ``work`` array whose state says which step is open:
 
 1. :func:`plan` (caller): group bounds and anchors, edge capacity per group from the fan-out bounds,
    *chunks* (runs of consecutive groups small enough for their working set to stay in the L2 cache) and
@@ -19,15 +19,13 @@ before it; they share a ``work`` array whose state says which step is open:
    within the chunk's segment``. A hop runs as loops over the chunk's (frontier node, expansion type)
    pairs, each prefetching what the next one reads, so that many independent cache misses are in flight
    at once: pairs and their prefetches; row bounds; time cut-offs; draws; neighbours.
-3. Outputs (caller): prefix sums over (stream, chunk) give each segment's output position; the output
-   arrays are allocated and published.
-4. Copies (all threads): each thread copies out the chunks it sampled (still in its cache), nodes as
-   they are, edges with their codes turned into positions within their node type.
+3. :func:`_finish` (caller): prefix sums over (stream, chunk) give each segment's output position;
+   nodes are copied segment by segment, edges with their codes turned into positions within their node
+   type (bound by memory bandwidth: a second thread would only add CPU time).
 
 Per-call arrays live in two buffers kept between calls (:func:`_carve`, :func:`_carve_segments`): a
 dozen fewer allocations and arguments per call. The threads wait for each other by spinning a bounded
-time; past it, the caller returns a status that tells the Python side to wait for the helper the OS
-way (see :func:`sample_request`).
+time, then by yielding the CPU (the caller) or leaving the rest to the caller (a helper).
 
 Fast paths, chosen per pair (they give exactly what the general path gives):
 
@@ -62,6 +60,8 @@ from graph_engine.sampling.kernels import (
     data_address,
     draw_below,
     fetch_add_i64,
+    futex_wait,
+    futex_wake,
     load_acquire_i64,
     load_i64,
     mix64,
@@ -71,6 +71,7 @@ from graph_engine.sampling.kernels import (
     store_i64,
     store_release_i64,
     upper_bound,
+    yield_thread,
 )
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -88,16 +89,14 @@ GRAPH_COLUMNS = 6
 #: of a fact row to an untimed table).
 TIMED, MAX1, TOTAL1, NOT_NEWER_THAN_SOURCE, NOT_OLDER_THAN_TARGET = 1, 2, 4, 8, 16
 #: Status codes of :func:`sample_request`.
-OK, OVERFLOW, SCRATCH, HELPER_LATE, FINISH_LATE = 0, 1, 2, 3, 4
+OK, OVERFLOW, SCRATCH = 0, 1, 2
 #: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
 CHUNK_SEEDS = 256
-#: Slots of the ``work`` array shared by a request's threads: the counters of chunks taken and done, the
-#: state, the counters of output copies taken and done (each a cache line apart), the number of chunks,
-#: the output arrays' addresses (5) and sizes (2), the scratch a call needs (2).
-WORK_NEXT, WORK_DONE, WORK_STATE, WORK_FDONE, WORK_CHUNKS, WORK_OUT, WORK_SIZES, WORK_NEED, WORK_SIZE = (
-    0, 8, 16, 24, 32, 33, 38, 40, 48)
-#: States of a request (``work[WORK_STATE]``): planning, chunks open, output copies open, closed.
-PLANNING, SAMPLING, FINISHING, CLOSED = 0, 1, 2, -1
+#: Slots of the ``work`` array shared by a request's threads: the counters of chunks taken and done and
+#: the state (each a cache line apart), the number of chunks, the scratch a call needs (2).
+WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_SIZE = 0, 8, 16, 24, 25, 32
+#: States of a request (``work[WORK_STATE]``): planning, chunks open, closed.
+PLANNING, SAMPLING, CLOSED = 0, 1, -1
 # Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
 _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
@@ -299,7 +298,7 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
 
 
 @nb.njit(cache=True)
-def _sample_taken(C, counter, mine, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+def _sample_taken(C, counter, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
                   seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
                   out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent,
                   f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index,
@@ -308,16 +307,13 @@ def _sample_taken(C, counter, mine, graph, src_ptr, src_list, num_node_types, fa
     the module docstring), one at a time, until none is left.
 
     One call for all of a thread's chunks: a call per chunk would cost two reference-count operations
-    per array argument each time. Returns how many it took, listed in ``mine``.
+    per array argument each time.
     """
     stamp = np.int64(0)
-    taken = 0
     while True:
         c = fetch_add_i64(counter + 8 * WORK_NEXT, 1)
         if c >= C:
             break
-        put(mine, taken, c)
-        taken += 1
         stamp += 1
         if stamp == _STAMP_LIMIT:
             table[:] = 0
@@ -609,21 +605,20 @@ def _sample_taken(C, counter, mine, graph, src_ptr, src_list, num_node_types, fa
         for s in range(e_used.shape[0]):
             put2(edge_count, c, s, get(e_used, s))
         fetch_add_i64(counter + 8 * WORK_DONE, 1)
-    return taken
 
 
 @nb.njit(cache=True)
 def plan_size(G, Sn, Se):
     """int64 slots of the per-call buffer :func:`_carve` lays out for G groups and Sn/Se streams."""
-    return 2 * (G + 1) + 5 * G + 3 + G * (Sn + 1) + G * (Se + 1) + 3 * G * Sn + 2 * G * Se
+    return 2 * (G + 1) + 4 * G + 3 + G * (Sn + 1) + G * (Se + 1) + 3 * G * Sn + 2 * G * Se
 
 
 @nb.njit(cache=True, inline="always")
 def _carve(buf, G, Sn, Se):
     """The per-call arrays as views of one buffer (``plan_size(G, Sn, Se)`` slots; G groups make at most G
-    chunks): ``(group_ptr [G+1], chunk_g [G+1], group_time [G], caps [G], overflow [G], claim [G], largest
-    [3], node_seg [G, Sn+1], edge_seg [G, Se+1], node_count, node_base, offset [G, Sn], edge_count,
-    edge_base [G, Se])``. One buffer kept between calls spares a dozen allocations and arguments per call."""
+    chunks): ``(group_ptr [G+1], chunk_g [G+1], group_time [G], caps [G], overflow [G], largest [3],
+    node_seg [G, Sn+1], edge_seg [G, Se+1], node_count, node_base, offset [G, Sn], edge_count, edge_base
+    [G, Se])``. One buffer kept between calls spares a dozen allocations and arguments per call."""
     at = 0
     group_ptr = buf[at:at + G + 1]
     at += G + 1
@@ -634,8 +629,6 @@ def _carve(buf, G, Sn, Se):
     caps = buf[at:at + G]
     at += G
     overflow = buf[at:at + G]
-    at += G
-    claim = buf[at:at + G]
     at += G
     largest = buf[at:at + 3]
     at += 3
@@ -652,8 +645,8 @@ def _carve(buf, G, Sn, Se):
     edge_count = buf[at:at + G * Se].reshape((G, Se))
     at += G * Se
     edge_base = buf[at:at + G * Se].reshape((G, Se))
-    return (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base,
-            offset, edge_count, edge_base)
+    return (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
+            edge_count, edge_base)
 
 
 @nb.njit(cache=True, inline="always")
@@ -674,10 +667,8 @@ def _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate
     hop) pairs finished in the first loop (see the module docstring). Written: the segments, and per
     chunk its node and edge counts per stream and ``overflow`` (groups that ran out of room).
 
-    Returns:
-        int64 [n]: the chunks this thread sampled (their segments are in its cache: it copies them out).
     """
-    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+    (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, (num_node_types * (fanouts.shape[1] + 1)),
                                      fanouts.shape[0] * fanouts.shape[1])
     out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
@@ -707,13 +698,11 @@ def _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate
     o_node = np.empty(pair_cap, np.int64)
     n_used = np.empty(node_count.shape[1], np.int64)
     e_used = np.empty(edge_count.shape[1], np.int64)
-    mine = np.empty(max(C, 1), np.int64)
-    taken = _sample_taken(
-        C, data_address(work), mine, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+    _sample_taken(
+        C, data_address(work), graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
         seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col, out_eid,
         node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index, p_type,
         p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index, o_type, o_node)
-    return mine[:taken]
 
 
 @nb.njit(cache=True, inline="always")
@@ -729,15 +718,16 @@ def _wait_while(address, value, spin):
 
 
 @nb.njit(cache=True, inline="always")
-def _wait_below(address, target, spin):
-    """Wait until ``*address >= target`` or ``spin`` pauses have passed; returns whether it got there."""
+def _wait_for(address, target, spin):
+    """Wait until ``*address >= target``: ``spin`` pauses, then yielding the CPU (the thread being waited
+    for may be one the OS holds back on this core)."""
     n = 0
     while load_acquire_i64(address) < target:
-        if n == spin:
-            return False
-        spin_pause()
-        n += 1
-    return True
+        if n < spin:
+            spin_pause()
+            n += 1
+        else:
+            yield_thread()
 
 
 @nb.njit(cache=True)
@@ -771,28 +761,27 @@ def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, n
 
 
 @nb.njit(cache=True)
-def _copy_chunks(C, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
-                 out_node, out_group, out_row, out_col, out_eid):
-    """Copy out the chunks this thread sampled (``mine``: their segments are in its cache), then any chunk
-    no thread has claimed yet (a helper that gave up); each chunk is claimed once through ``claim``, and
-    ``work[WORK_FDONE]`` counts the chunks copied. Edges get their codes turned into positions within
-    their node type.
+def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
+    """Gather the chunks' segments into fresh output arrays, edges with their codes turned into positions
+    within their node type; see :func:`sample_request` for what it returns.
 
-    One loop, no call per chunk (a call would cost two reference-count operations per array argument);
-    unsigned indices let the plain copies vectorize.
+    On the calling thread alone: the copies are bound by memory bandwidth, so a second thread only adds
+    CPU time (measured: same wall time, +30 us of CPU per batch of 1024 seeds). Unsigned indices let the
+    plain copies vectorize.
     """
-    N, M = load_i64(work_at, WORK_SIZES), load_i64(work_at, WORK_SIZES + 1)
-    node = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT)), N)
-    batch = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 1)), N)
-    row = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 2)), M)
-    col = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 3)), M)
-    eid = nb.carray(int64_pointer(load_i64(work_at, WORK_OUT + 4)), M)
-    claim_at = data_address(claim)
-    Sn, Se = node_count.shape[1], edge_count.shape[1]
-    for k in range(mine.shape[0] + C):
-        c = get(mine, k) if k < mine.shape[0] else k - mine.shape[0]
-        if fetch_add_i64(claim_at + 8 * c, 1) != 0:
-            continue
+    Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
+    (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
+    node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
+    edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
+    empty = np.empty(0, np.int64)
+    if overflow.any():
+        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
+    N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
+    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
+    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
+    for c in range(C):
         for s in range(Sn):
             n, src = np.uint64(get2(node_count, c, s)), np.uint64(get2(node_seg, c, s))
             dst = np.uint64(get2(node_base, c, s))
@@ -808,82 +797,22 @@ def _copy_chunks(C, mine, work_at, claim, node_seg, edge_seg, node_count, edge_c
                 r, q = out_row[src + j], out_col[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
                 col[dst + j] = get2(offset, c, q >> 40) + (q & _LOW40)
-        fetch_add_i64(work_at + 8 * WORK_FDONE, 1)
+    return OK, node, batch, row, col, eid, node_totals, edge_totals
 
 
 @nb.njit(cache=True)
-def _finish(C, mine, publish, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work, spin):
-    """Gather the chunks' segments into fresh output arrays (with the helpers when ``publish``); see
-    :func:`sample_request` for what it returns."""
-    Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
-    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
-     edge_count, edge_base) = _carve(buf, G, Sn, Se)
-    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
-    work_at = data_address(work)
-    node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
-    edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
-    empty = np.empty(0, np.int64)
-    if overflow.any():
-        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
-    N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
-    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
-    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
-    store_i64(work_at, WORK_OUT, data_address(node) if N else 0)
-    store_i64(work_at, WORK_OUT + 1, data_address(batch) if N else 0)
-    store_i64(work_at, WORK_OUT + 2, data_address(row) if M else 0)
-    store_i64(work_at, WORK_OUT + 3, data_address(col) if M else 0)
-    store_i64(work_at, WORK_OUT + 4, data_address(eid) if M else 0)
-    store_i64(work_at, WORK_SIZES, N)
-    store_i64(work_at, WORK_SIZES + 1, M)
-    if publish:
-        store_release_i64(work_at + 8 * WORK_STATE, FINISHING)
-    _copy_chunks(C, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
-                 out_node, out_group, out_row, out_col, out_eid)
-    status = OK if _wait_below(work_at + 8 * WORK_FDONE, C, spin) else FINISH_LATE
-    return status, node, batch, row, col, eid, node_totals, edge_totals
-
-
-_NO_CHUNKS = np.empty(0, np.int64)
-
-
-@nb.njit(cache=True, nogil=True)
-def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
-                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                   edge_cap, work, spin):
-    """Sample a validated request on the calling thread, with any helpers running :func:`help_request`.
-
-    Steps (the helpers join each as they arrive; ``work[WORK_STATE]`` says which is open): :func:`plan`;
-    the chunks, taken from a shared counter; the output arrays sized and published; the chunks' segments
-    copied into them, each by the thread that sampled it. A helper that is late finds the work taken and
-    returns; a helper that gives up leaves its copies to the caller.
-
-    Args:
-        graph ... seed_type: as :func:`_take_chunks`; seed_time, group, node_bound ... chunk_slots: as
-            :func:`plan`.
-        buf: int64 [``plan_size(G, Sn, Se)``] per-call scratch for G groups (see :func:`_carve`).
-        seg: int64 [2 * node_cap + 3 * edge_cap] segment scratch (see :func:`_carve_segments`).
-        work: int64 [WORK_SIZE] zeros, shared with the helpers (a fresh one per call).
-        spin: pauses to wait for another thread's chunk before leaving the wait to the OS.
-
-    Returns:
-        ``(status, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of the
-        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
-        edge ids; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
-        group ran out of room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
-        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots; HELPER_LATE when a helper still holds a chunk
-        (wait for it, then call :func:`finish_request`); FINISH_LATE (arrays given) when a helper still
-        copies a chunk (wait for it before reading them).
-    """
+def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                  seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
+                  edge_cap, work, spin):
+    """The caller's steps of :func:`sample_request`."""
     work_at = data_address(work)
     num_edge_types, num_hops = fanouts.shape
     Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
-    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+    (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
     C = plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots, group_ptr, group_time,
              caps, chunk_g, node_seg, edge_seg, largest)
     overflow[:] = 0
-    claim[:C] = 0
     need_nodes = node_seg[C - 1, Sn] if C else 0
     need_edges = edge_seg[C - 1, Se] if C else 0
     if need_nodes > node_cap or need_edges > edge_cap:
@@ -894,58 +823,214 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate,
         return SCRATCH, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
     store_i64(work_at, WORK_CHUNKS, C)
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
-    mine = _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
-                        seed_type, buf, G, seg, node_cap, edge_cap, work)
-    if not _wait_below(work_at + 8 * WORK_DONE, C, spin):
-        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-        empty = np.empty(0, np.int64)
-        return HELPER_LATE, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
-    return _finish(C, mine, True, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work,
-                   spin)
+    _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                 buf, G, seg, node_cap, edge_cap, work)
+    _wait_for(work_at + 8 * WORK_DONE, C, spin)
+    store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+    return _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
 
 
 @nb.njit(cache=True, nogil=True)
-def finish_request(num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, work):
-    """The output step of :func:`sample_request` on the calling thread alone, after HELPER_LATE and once
-    every helper has returned (same results)."""
-    return _finish(work[WORK_CHUNKS], _NO_CHUNKS, False, num_node_types, num_edge_types, num_hops, buf, G, seg,
-                   node_cap, edge_cap, work, 0)
+def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
+                   edge_cap, work, mail, seats, spin):
+    """Sample a validated request on the calling thread and ``seats`` helper threads (see :func:`helper_loop`).
+
+    Steps: :func:`plan`; the chunks, taken from a shared counter by the caller and the helpers
+    (``work[WORK_STATE]`` tells a helper when the plan is ready); :func:`_finish`. Helpers are woken
+    first thing (waking a sleeping thread takes longer than planning); one that arrives late finds the
+    chunks taken, and the call returns only once every helper that joined it has left.
+
+    Args:
+        graph ... seed_type: as :func:`_take_chunks`; seed_time, group, node_bound ... chunk_slots: as
+            :func:`plan`.
+        buf: int64 [``plan_size(G, Sn, Se)``] per-call scratch for G groups (see :func:`_carve`).
+        seg: int64 [2 * node_cap + 3 * edge_cap] segment scratch (see :func:`_carve_segments`).
+        work: int64 [WORK_SIZE] zeros (a fresh one per call).
+        mail: int64 [MAIL_SIZE] the helpers' mailbox; seats: how many helpers may join (0: none).
+        spin: pauses to wait for another thread before yielding the CPU to it.
+
+    Returns:
+        ``(status, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of the
+        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
+        edge ids; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
+        group ran out of room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
+        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
+    """
+    mail_at = data_address(mail)
+    if seats > 0:
+        _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+                 seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
+    out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+                        seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
+                        edge_cap, work, spin)
+    if seats > 0:
+        _close(mail_at, spin)
+    return out
 
 
 @nb.njit(cache=True, nogil=True)
 def next_caps(buf, G, Sn, Se):
     """Edge capacities for the retry of an OVERFLOW: four times as much (at least 64) for the groups that
     ran out of room (their chunks' room is shared, so every group of such a chunk is marked)."""
-    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
+    (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
     return np.where(overflow != 0, np.maximum(caps * 4, 64), caps)
 
 
-@nb.njit(cache=True, nogil=True)
-def help_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type, buf,
-                 G, seg, node_cap, edge_cap, work, spin):
+#: Slots of the helpers' mailbox (one per process): the call's sequence number (helpers sleep on it),
+#: helpers that left and joined (ever; the caller sleeps on the first), whether the call is open, whether
+#: the caller sleeps, stop, seats, the call's arguments (as addresses and sizes), and from MAIL_IN on, one
+#: flag per helper that says it has joined the open call.
+(MAIL_SEQ, MAIL_LEFT, MAIL_JOINED, MAIL_OPEN, MAIL_WAITER, MAIL_STOP, MAIL_SEATS, MAIL_ARGS, MAIL_IN, MAIL_SIZE) = (
+    0, 8, 16, 24, 32, 40, 41, 48, 128, 192)
+#: Most helper threads a mailbox serves.
+MAX_HELPERS = MAIL_SIZE - MAIL_IN
+# Pauses an idle helper spins before it sleeps on the mailbox.
+_IDLE_SPIN = 64
+
+
+@nb.njit(cache=True)
+def _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+             seed_type, buf, G, seg, node_cap, edge_cap, work, spin):
+    """Write a call's arguments into the mailbox, open the call and wake ``seats`` helpers."""
+    a = MAIL_ARGS
+    store_i64(mail_at, a, data_address(graph))
+    store_i64(mail_at, a + 1, graph.shape[0])
+    store_i64(mail_at, a + 2, data_address(src_ptr))
+    store_i64(mail_at, a + 3, src_ptr.shape[0])
+    store_i64(mail_at, a + 4, data_address(src_list))
+    store_i64(mail_at, a + 5, num_node_types)
+    store_i64(mail_at, a + 6, data_address(fanouts))
+    store_i64(mail_at, a + 7, fanouts.shape[1])
+    store_i64(mail_at, a + 8, data_address(immediate))
+    store_i64(mail_at, a + 9, 1 if last else 0)
+    store_i64(mail_at, a + 10, np.int64(key))
+    store_i64(mail_at, a + 11, data_address(seed_node))
+    store_i64(mail_at, a + 12, seed_node.shape[0])
+    store_i64(mail_at, a + 13, data_address(seed_type))
+    store_i64(mail_at, a + 14, data_address(buf))
+    store_i64(mail_at, a + 15, buf.shape[0])
+    store_i64(mail_at, a + 16, G)
+    store_i64(mail_at, a + 17, data_address(seg))
+    store_i64(mail_at, a + 18, seg.shape[0])
+    store_i64(mail_at, a + 19, node_cap)
+    store_i64(mail_at, a + 20, edge_cap)
+    store_i64(mail_at, a + 21, data_address(work))
+    store_i64(mail_at, a + 22, spin)
+    store_i64(mail_at, MAIL_SEATS, seats)
+    store_release_i64(mail_at + 8 * MAIL_OPEN, 1)
+    store_release_i64(mail_at + 8 * MAIL_SEQ, load_i64(mail_at, MAIL_SEQ) + 1)
+    futex_wake(mail_at + 8 * MAIL_SEQ, seats)
+
+
+@nb.njit(cache=True)
+def _close(mail_at, spin):
+    """Close the open call and wait until every helper that joined it has left (spinning, then asleep)."""
+    fetch_add_i64(mail_at + 8 * MAIL_OPEN, -1)
+    joined = load_acquire_i64(mail_at + 8 * MAIL_JOINED)
+    n = 0
+    while True:
+        left = load_acquire_i64(mail_at + 8 * MAIL_LEFT)
+        if left >= joined:
+            break
+        if n < spin:
+            spin_pause()
+            n += 1
+            continue
+        # Asleep: a helper that leaves after this add sees the flag and wakes the caller; one that left
+        # before it changed MAIL_LEFT, so the wait returns at once.
+        fetch_add_i64(mail_at + 8 * MAIL_WAITER, 1)
+        left = load_acquire_i64(mail_at + 8 * MAIL_LEFT)
+        if left < joined:
+            futex_wait(mail_at + 8 * MAIL_LEFT, left)
+        fetch_add_i64(mail_at + 8 * MAIL_WAITER, -1)
+
+
+@nb.njit(cache=True)
+def _help_from_mail(mail_at):
+    """Run a helper's part of the open call whose arguments the mailbox holds."""
+    a = MAIL_ARGS
+    E = load_i64(mail_at, a + 1)
+    H = load_i64(mail_at, a + 7)
+    S = load_i64(mail_at, a + 12)
+    graph = nb.carray(int64_pointer(load_i64(mail_at, a)), (E, GRAPH_COLUMNS))
+    src_ptr = nb.carray(int64_pointer(load_i64(mail_at, a + 2)), load_i64(mail_at, a + 3))
+    src_list = nb.carray(int64_pointer(load_i64(mail_at, a + 4)), E)
+    fanouts = nb.carray(int64_pointer(load_i64(mail_at, a + 6)), (E, H))
+    immediate = nb.carray(int64_pointer(load_i64(mail_at, a + 8)), (E, H))
+    seed_node = nb.carray(int64_pointer(load_i64(mail_at, a + 11)), S)
+    seed_type = nb.carray(int64_pointer(load_i64(mail_at, a + 13)), S)
+    buf = nb.carray(int64_pointer(load_i64(mail_at, a + 14)), load_i64(mail_at, a + 15))
+    seg = nb.carray(int64_pointer(load_i64(mail_at, a + 17)), load_i64(mail_at, a + 18))
+    work = nb.carray(int64_pointer(load_i64(mail_at, a + 21)), WORK_SIZE)
+    _help(graph, src_ptr, src_list, load_i64(mail_at, a + 5), fanouts, immediate, load_i64(mail_at, a + 9) != 0,
+          np.uint64(load_i64(mail_at, a + 10)), seed_node, seed_type, buf, load_i64(mail_at, a + 16), seg,
+          load_i64(mail_at, a + 19), load_i64(mail_at, a + 20), work, load_i64(mail_at, a + 22))
+
+
+@nb.njit(cache=True)
+def _help(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type, buf, G, seg,
+          node_cap, edge_cap, work, spin):
     """A helper's part of :func:`sample_request` (same arrays): wait (at most ``spin`` pauses) for the plan,
-    take chunks, wait for the outputs, copy its chunks into them. Returns at once once the call is closed."""
+    then take chunks until none is left."""
     work_at = data_address(work)
-    state = _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin)
-    if state != SAMPLING:
+    if _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin) != SAMPLING:
         return
-    C = load_i64(work_at, WORK_CHUNKS)
-    mine = _take_chunks(C, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
-                        seed_type, buf, G, seg, node_cap, edge_cap, work)
-    if mine.shape[0] == 0:
+    _take_chunks(load_i64(work_at, WORK_CHUNKS), graph, src_ptr, src_list, num_node_types, fanouts, immediate, last,
+                 key, seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work)
+
+
+@nb.njit(cache=True, nogil=True)
+def helper_loop(mail, index):
+    """A helper thread's life: sleep on the mailbox until a call is published, join it if ``index`` is below
+    its seats, help, leave; until ``mail[MAIL_STOP]`` is set. Never takes the GIL, so a helper costs the
+    calling thread nothing (no job queue, no Python call per request, no GIL hand-over), and a helper that
+    wakes late simply finds the current call (or none) open."""
+    mail_at = data_address(mail)
+    seen = load_acquire_i64(mail_at + 8 * MAIL_SEQ)
+    while True:
+        n = 0
+        seq = load_acquire_i64(mail_at + 8 * MAIL_SEQ)
+        while seq == seen:
+            if load_acquire_i64(mail_at + 8 * MAIL_STOP) != 0:
+                return
+            if n < _IDLE_SPIN:
+                spin_pause()
+                n += 1
+            else:
+                futex_wait(mail_at + 8 * MAIL_SEQ, seq)
+            seq = load_acquire_i64(mail_at + 8 * MAIL_SEQ)
+        seen = seq
+        if index >= load_i64(mail_at, MAIL_SEATS):
+            continue
+        store_i64(mail_at, MAIL_IN + index, 1)
+        fetch_add_i64(mail_at + 8 * MAIL_JOINED, 1)
+        # Checked after joining: a caller that closes after this join waits for the leave below.
+        if load_acquire_i64(mail_at + 8 * MAIL_OPEN) == 1:
+            _help_from_mail(mail_at)
+        leave(mail, index)
+
+
+@nb.njit(cache=True, nogil=True)
+def leave(mail, index):
+    """Helper ``index`` leaves the call it joined (if any), waking a caller that sleeps on it."""
+    mail_at = data_address(mail)
+    if load_i64(mail_at, MAIL_IN + index) == 0:
         return
-    state = _wait_while(work_at + 8 * WORK_STATE, SAMPLING, spin)
-    if state != FINISHING:
-        return
-    Sn = num_node_types * (fanouts.shape[1] + 1)
-    Se = fanouts.shape[0] * fanouts.shape[1]
-    (group_ptr, chunk_g, group_time, caps, overflow, claim, largest, node_seg, edge_seg, node_count, node_base, offset,
-     edge_count, edge_base) = _carve(buf, G, Sn, Se)
-    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
-    # Its own chunks only: the caller copies whatever is left when it gets there.
-    _copy_chunks(0, mine, work_at, claim, node_seg, edge_seg, node_count, edge_count, node_base, edge_base, offset,
-                 out_node, out_group, out_row, out_col, out_eid)
+    store_i64(mail_at, MAIL_IN + index, 0)
+    fetch_add_i64(mail_at + 8 * MAIL_LEFT, 1)
+    if load_acquire_i64(mail_at + 8 * MAIL_WAITER) != 0:
+        futex_wake(mail_at + 8 * MAIL_LEFT, 1)
+
+
+@nb.njit(cache=True, nogil=True)
+def stop_helpers(mail):
+    """Make every helper of ``mail`` return from :func:`helper_loop`."""
+    mail_at = data_address(mail)
+    store_release_i64(mail_at + 8 * MAIL_STOP, 1)
+    store_release_i64(mail_at + 8 * MAIL_SEQ, load_i64(mail_at, MAIL_SEQ) + 1)
+    futex_wake(mail_at + 8 * MAIL_SEQ, MAX_HELPERS)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -29,7 +29,7 @@ CHUNK_SLOTS = 2048
 _EMPTY = np.zeros(1, dtype=np.int64)
 _NO_TIME = np.empty(0, dtype=np.int64)
 _NO_CAPS = np.empty(0, dtype=np.int64)
-# Pauses (about 25 ns each) a thread waits for another's chunk before handing the wait to the OS.
+# Pauses (about 25 ns each) a thread waits for another before yielding the CPU to it.
 _SPIN = 40_000
 # One sampling call or compiled parallel kernel at a time per process: each already uses every core
 # (the sampler through its helper threads), and numba's workqueue threading layer does not support
@@ -389,37 +389,17 @@ class CsrGraph:
         caps = _NO_CAPS
         S, G = request.node.shape[0], request.num_groups
         Sn, Se = node_bound.shape[1], edge_bound.shape[1]
-        E = request.fanouts.shape[0]
         # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
         spin = _SPIN + 2 * S
         with KERNEL_LOCK:
             plan = scratch.ensure_plan(G, Sn, Se)
+            mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
             while True:
-                work = np.zeros(multihop.WORK_SIZE, np.int64)  # fresh per call: a late helper finds it used up
-                shared = (self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key,
-                          request.node, request.node_type)
-                segments = (plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work)
-                # Helpers are posted first: waking a thread takes longer than planning.
-                helpers = min(numba.get_num_threads() - 1, G - 1)
-                events = (HELPERS.post(multihop.help_request, shared + segments + (spin,), helpers)
-                          if helpers > 0 else ())
-                try:
-                    status, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
-                        *shared, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
-                        *segments, spin)
-                finally:
-                    work[multihop.WORK_STATE] = multihop.CLOSED  # helpers still waiting give up
-                if status in (multihop.HELPER_LATE, multihop.FINISH_LATE):
-                    # A helper the OS held back still holds a chunk: wait for it (off the fast path).
-                    for done in events:
-                        done.wait()
-                    if status == multihop.HELPER_LATE:
-                        if work[multihop.WORK_DONE] < work[multihop.WORK_CHUNKS]:
-                            raise RuntimeError("a sampling helper thread failed")
-                        status, node, batch, row, col, eid, node_counts, edge_counts = multihop.finish_request(
-                            T, E, H, *segments)
-                    elif work[multihop.WORK_FDONE] < work[multihop.WORK_CHUNKS]:
-                        raise RuntimeError("a sampling helper thread failed")
+                work = np.zeros(multihop.WORK_SIZE, np.int64)
+                status, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
+                    self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key, request.node,
+                    request.node_type, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
+                    plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin)
                 if status == multihop.OK:
                     return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts)
                 if status == multihop.SCRATCH:

@@ -193,74 +193,71 @@ def test_chunking_threads_and_table_growth_do_not_change_the_result(graph_store,
 
 
 def test_helpers_that_are_late_or_give_up_do_not_change_the_result(graph_store, customer_seeds, monkeypatch):
-    """No waiting for another thread at all (spin 0): a helper that arrives before the plan gives up, and
-    the caller leaves a chunk or copy the helper still holds to the OS-level wait. Which of these happens
-    depends on timing; every call must give the reference's subgraph (the next test forces the held-chunk
-    path step by step)."""
+    """No spinning at all (spin 0): a helper that arrives before the plan is ready gives up, and the caller
+    yields the CPU at once while a helper holds a chunk. Which of these happens depends on timing; every
+    call must give the reference's subgraph."""
     nodes, times = customer_seeds
     fanouts = np.full((len(graph_store.schema.edge_types), 2), 4)
     request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(), key=9)
     expected = assert_matches(graph_store, request)
-    statuses = []
-    sample_request = multihop.sample_request
-
-    def counted(*args):
-        out = sample_request(*args)
-        statuses.append(int(out[0]))
-        return out
-
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(2)
         monkeypatch.setattr(subgraph, "CHUNK_SLOTS", 1)  # one group per chunk: many hand-offs
         monkeypatch.setattr(subgraph, "_SPIN", 0)
-        monkeypatch.setattr(multihop, "sample_request", counted)
         for _ in range(20):
             assert assert_matches(graph_store, request) == expected
     finally:
         numba.set_num_threads(before)
-    assert set(statuses) <= {multihop.OK, multihop.HELPER_LATE, multihop.FINISH_LATE}
 
 
-def test_a_chunk_a_helper_still_holds_is_waited_for(graph_store, customer_seeds):
-    """The hand-off, step by step: a helper has taken the first chunk and not finished it, so the caller's
-    call ends HELPER_LATE; once the helper's chunk is done, :func:`multihop.finish_request` gives the
-    same subgraph as an undisturbed call."""
+def _mail_counts(mail):
+    return {name: int(mail[getattr(multihop, f"MAIL_{name.upper()}")]) for name in ("joined", "left", "open")}
+
+
+def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_store, customer_seeds):
+    """The mailbox hand-off between calls: each helper joins a published call at most once and has left by
+    the time the call returns; a late wake-up with no call open joins nothing it can touch."""
+    from graph_engine.sampling.helpers import HelperThreads
+
     nodes, times = customer_seeds
     fanouts = np.full((len(graph_store.schema.edge_types), 2), 3)
     request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(), key=4).validate(
         graph_store.schema)
     engine = graph_store.engine
-    expected = engine.sample(request, validated=True)
-    T, (E, H) = len(graph_store.schema.node_types), request.fanouts.shape
+    T = len(graph_store.schema.node_types)
     node_bound, edge_bound = engine.stream_bounds(request.fanouts)
     Sn, Se = node_bound.shape[1], edge_bound.shape[1]
     G = request.num_groups
     immediate = engine.immediate_pairs(request.fanouts, request.node_type[:1], True)
     buf = np.empty(multihop.plan_size(G, Sn, Se), np.int64)
-    seg = np.empty(2 * 100_000 + 3 * 100_000, np.int64)
-    shared = (engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, immediate, False,
-              np.uint64(request.key), request.node, request.node_type)
-    work = np.zeros(multihop.WORK_SIZE, np.int64)
-    work[multihop.WORK_NEXT] = 1  # chunk 0 is taken by a helper that has not finished it
-    status = multihop.sample_request(*shared, request.time, request.group, node_bound, edge_bound,
-                                     subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000,
-                                     work, 10)[0]
-    assert status == multihop.HELPER_LATE
-    C = int(work[multihop.WORK_CHUNKS])
-    assert C > 1 and work[multihop.WORK_DONE] == C - 1
-    # The helper finishes its chunk: sampling chunk 0 again on a counter that gives out only chunk 0.
-    helper_work = np.zeros(multihop.WORK_SIZE, np.int64)
-    helper_work[multihop.WORK_NEXT] = 0
-    taken = multihop._take_chunks(1, *shared, buf, G, seg, 100_000, 100_000, helper_work)
-    assert taken.tolist() == [0]
-    work[multihop.WORK_DONE] += 1
-    status, node, batch, row, col, eid, node_counts, edge_counts = multihop.finish_request(
-        T, E, H, buf, G, seg, 100_000, 100_000, work)
-    assert status == multihop.OK
-    for name, got in (("node", node), ("batch", batch), ("row", row), ("col", col), ("edge", eid),
-                      ("node_counts", node_counts), ("edge_counts", edge_counts)):
-        assert got.tolist() == getattr(expected, name).tolist(), name
+    seg = np.empty(5 * 100_000, np.int64)
+    pool = HelperThreads()
+    try:
+        mail, seats = pool.mailbox(2)
+        results = []
+        for seats_wanted in (2, 0, 1):
+            work = np.zeros(multihop.WORK_SIZE, np.int64)
+            out = multihop.sample_request(
+                engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, immediate, False,
+                np.uint64(request.key), request.node, request.node_type, request.time, request.group, node_bound,
+                edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000, work,
+                mail, min(seats, seats_wanted), 1000)
+            assert out[0] == multihop.OK
+            results.append([a.tolist() for a in out[1:]])
+            counts = _mail_counts(mail)
+            assert counts["left"] == counts["joined"] and counts["open"] == 0
+        assert results[0] == results[1] == results[2]
+        assert _mail_counts(mail)["joined"] >= 1  # the helpers did join some call
+        # Stopping wakes the helpers with no call open: each joins, finds it closed, leaves, then returns.
+        joined = _mail_counts(mail)["joined"]
+        mail[multihop.MAIL_SEATS] = 2
+        threads = list(pool._threads)
+    finally:
+        pool.stop()
+    assert len(threads) == 2 and not any(t.is_alive() for t in threads)
+    counts = _mail_counts(mail)
+    assert counts["joined"] == joined + 2 and counts["left"] == counts["joined"]
 
 
 @st.composite
