@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -30,6 +31,12 @@ class HelperThreads:
         self._pid = -1
         self._mail = np.zeros(multihop.MAIL_SIZE, np.int64)
         self._threads: list[threading.Thread] = []
+        self._ready = 0  # helpers started in this process (0 after a fork: threads do not survive it)
+        forget = weakref.WeakMethod(self._forget)
+        os.register_at_fork(after_in_child=lambda: (method := forget()) is not None and method())
+
+    def _forget(self) -> None:
+        self._ready = 0
 
     def mailbox(self, helpers: int) -> tuple[np.ndarray, int]:
         """The mailbox to pass to :func:`multihop.sample_request` and how many helpers it may seat.
@@ -38,7 +45,7 @@ class HelperThreads:
             helpers: how many helper threads the call wants (started as needed).
         """
         helpers = min(helpers, multihop.MAX_HELPERS) if NATIVE_WAIT else 0
-        if self._pid != os.getpid() or len(self._threads) < helpers:
+        if self._ready < helpers:
             self._ensure(helpers)
         return self._mail, helpers
 
@@ -51,6 +58,7 @@ class HelperThreads:
                                           name=f"pq-sampler-{len(self._threads)}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
+            self._ready = len(self._threads)
 
     def stop(self) -> None:
         """Stop the helper threads (they are daemons: only tests and clean shutdowns need this)."""
@@ -59,7 +67,7 @@ class HelperThreads:
                 multihop.stop_helpers(self._mail)
                 for thread in self._threads:
                     thread.join()
-            self._pid, self._mail, self._threads = -1, np.zeros(multihop.MAIL_SIZE, np.int64), []
+            self._pid, self._mail, self._threads, self._ready = -1, np.zeros(multihop.MAIL_SIZE, np.int64), [], 0
 
 
 def _serve(mail: np.ndarray, index: int) -> None:

@@ -1066,19 +1066,26 @@ def time_order(indptr, indices, time, source_time, target_time):
 @nb.njit(cache=True)
 def check_request(node, node_type, group, fanouts, num_nodes):
     """Problems of a request's arrays, as a code: 0 none, 1 a node type out of range, 2 a node index out
-    of range for its type, 3 groups that do not rise from 0 in steps of 0 or 1, 4 a fan-out below -1."""
+    of range for its type, 3 groups that do not rise from 0 in steps of 0 or 1, 4 a fan-out below -1.
+
+    Returns:
+        (code, the seeds' node type when they all have one, else -1).
+    """
     for t in range(fanouts.shape[0]):
         for h in range(fanouts.shape[1]):
             if fanouts[t, h] < -1:
-                return 4
+                return 4, -1
     num_types = num_nodes.shape[0]
+    single = node_type[0] if node.shape[0] > 0 else -1
     for s in range(node.shape[0]):
         a = node_type[s]
         if a < 0 or a >= num_types:
-            return 1
+            return 1, -1
         if node[s] < 0 or node[s] >= num_nodes[a]:
-            return 2
+            return 2, -1
         previous = group[s - 1] if s > 0 else np.int64(-1)
         if (group[s] != previous and group[s] != previous + 1) or (s == 0 and group[0] != 0):
-            return 3
-    return 0
+            return 3, -1
+        if a != single:
+            single = -1
+    return 0, single

@@ -79,6 +79,8 @@ class SubgraphRequest:
     time: np.ndarray | None = None
     strategy: str = "uniform"
     key: int = 0
+    #: Set by :meth:`validate`: the seeds' node type when they all have one, -1 when they do not.
+    single_type: int = field(default=-2, init=False, repr=False, compare=False)
 
     @property
     def num_groups(self) -> int:
@@ -106,7 +108,8 @@ class SubgraphRequest:
                                 f"got {self.fanouts.shape}")
         if self.strategy not in STRATEGIES:
             raise SamplingError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        problem = multihop.check_request(self.node, self.node_type, self.group, self.fanouts, _node_counts(schema))
+        problem, self.single_type = multihop.check_request(self.node, self.node_type, self.group, self.fanouts,
+                                                           _node_counts(schema))
         if problem:
             raise SamplingError(_REQUEST_PROBLEMS[problem])
         self.key = int(self.key) & 0xFFFF_FFFF_FFFF_FFFF
@@ -255,6 +258,7 @@ class CsrGraph:
         self._local = threading.local()
         self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self._immediate: dict[tuple, np.ndarray] = {}
+        self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     @staticmethod
     def _flags(indptr: np.ndarray, indices: np.ndarray, time: np.ndarray | None, max_degree: int,
@@ -360,6 +364,19 @@ class CsrGraph:
         self._immediate[cache_key] = immediate
         return immediate
 
+    def _prepare(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
+                 timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stream bounds and immediate pairs of a request shape, kept for the next request of that shape
+        (one dictionary lookup per call instead of a few)."""
+        T = len(self.schema.node_types)
+        types = [single] if single >= 0 else np.flatnonzero(np.bincount(seed_types, minlength=T))
+        held = (*self.stream_bounds(fanouts), self.immediate_pairs(fanouts, types, timed))
+        if single >= 0:  # requests with mixed seed types differ in their types: not kept
+            if len(self._prepared) > 64:
+                self._prepared.clear()
+            self._prepared[(fanouts.tobytes(), fanouts.shape[1], single, not timed)] = held
+        return held
+
     def sample(self, request: SubgraphRequest, *, validated: bool = False) -> SubgraphResult:
         """Sample the subgraph of ``request`` (see :mod:`.multihop`), on ``numba.get_num_threads()`` threads.
 
@@ -372,22 +389,24 @@ class CsrGraph:
         """
         if not validated:
             request.validate(self.schema)
-        T, H = len(self.schema.node_types), request.fanouts.shape[1]
-        node_bound, edge_bound = self.stream_bounds(request.fanouts)
+        T = len(self.schema.node_types)
+        time = _NO_TIME if request.time is None else request.time
+        single = request.single_type
+        if single == -2:  # validated elsewhere: find out now
+            types = request.node_type
+            single = int(types[0]) if types.size and (types == types[0]).all() else -1
+        held = self._prepared.get((request.fanouts.tobytes(), request.fanouts.shape[1], single, time is _NO_TIME))
+        if held is None:
+            held = self._prepare(request.fanouts, single, request.node_type, time is not _NO_TIME)
+        node_bound, edge_bound, immediate = held
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _Scratch()
-        time = _NO_TIME if request.time is None else request.time
         key = np.uint64(request.key)
         last = request.strategy == "last"
-        seed_types = request.node_type
-        if seed_types.size and seed_types[0] == seed_types[-1] and (seed_types == seed_types[0]).all():
-            seed_types = seed_types[:1]  # one seed type (node seeds): no count over the types needed
-        else:
-            seed_types = np.flatnonzero(np.bincount(seed_types, minlength=T))
-        immediate = self.immediate_pairs(request.fanouts, seed_types, request.time is not None)
         caps = _NO_CAPS
-        S, G = request.node.shape[0], request.num_groups
+        S = request.node.shape[0]
+        G = int(request.group[-1]) + 1 if S else 0
         Sn, Se = node_bound.shape[1], edge_bound.shape[1]
         # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
         spin = _SPIN + 2 * S

@@ -5,6 +5,7 @@ so any difference in a back-edge, one-edge-row, time cut-off, chunking, hash-tab
 path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge or order.
 """
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -258,6 +259,31 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     assert len(threads) == 2 and not any(t.is_alive() for t in threads)
     counts = _mail_counts(mail)
     assert counts["joined"] == joined + 2 and counts["left"] == counts["joined"]
+
+
+def test_a_forked_child_samples_with_its_own_helpers(graph_store, customer_seeds):
+    """DataLoader workers are forked: the helper threads do not survive a fork, so the child starts its
+    own and samples the same subgraph as the parent."""
+    nodes, times = customer_seeds
+    fanouts = np.full((len(graph_store.schema.edge_types), 2), 3)
+    request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(), key=2)
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        expected = graph_store.sample_subgraph(request).row.tolist()  # the parent's helpers are running
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when it samples the same rows
+            code = 1
+            try:
+                code = 0 if graph_store.sample_subgraph(request).row.tolist() == expected else 2
+                helpers = subgraph.HELPERS._threads
+                code = code or (0 if helpers and all(t.is_alive() for t in helpers) else 3)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        numba.set_num_threads(before)
 
 
 @st.composite
