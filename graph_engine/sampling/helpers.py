@@ -36,6 +36,7 @@ class HelperThreads:
         os.register_at_fork(after_in_child=lambda: (method := forget()) is not None and method())
 
     def _forget(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it at the fork
         self._ready = 0
 
     def mailbox(self, helpers: int) -> tuple[np.ndarray, int]:

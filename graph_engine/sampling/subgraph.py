@@ -194,14 +194,15 @@ class _Scratch:
 
     def __init__(self) -> None:
         self.plan = np.empty(0, np.int64)
-        self.groups = -1
+        self.shape = (-1, -1, -1)  # (groups, Sn, Se) the plan buffer is laid out for
         self.seg = np.empty(0, np.int64)
         self.node_cap = self.edge_cap = 0
 
     def ensure_plan(self, groups: int, Sn: int, Se: int) -> np.ndarray:
-        if groups > self.groups or self.plan.shape[0] < multihop.plan_size(groups, Sn, Se):
-            self.groups = max(groups, 2 * self.groups)
-            self.plan = np.empty(multihop.plan_size(self.groups, Sn, Se), np.int64)
+        held, held_Sn, held_Se = self.shape
+        if groups > held or (Sn, Se) != (held_Sn, held_Se):
+            self.shape = (max(groups, 2 * held if (Sn, Se) == (held_Sn, held_Se) else groups), Sn, Se)
+            self.plan = np.empty(multihop.plan_size(*self.shape), np.int64)
         return self.plan
 
     def ensure_segments(self, nodes: int, edges: int) -> None:
