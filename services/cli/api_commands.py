@@ -83,6 +83,13 @@ class _Api:
                 return graph.id
         raise ApiCommandError(f"no graph {wanted!r} in the project (graphs: {', '.join(g.name for g in graphs)})")
 
+    def pquery(self, project_id: str, wanted: str):
+        """The saved query of the project whose id or name is ``wanted``, or None."""
+        from control_plane.client import PQClient
+
+        return next((p for p in PQClient.iterate(lambda **kw: self.client.list_pqueries(project_id, **kw))
+                     if wanted in (p.id, p.name)), None)
+
 
 def _watch(get, what: str, timeout: float) -> Any:
     """Follow a job with a progress bar of its steps until it finishes."""
@@ -188,13 +195,10 @@ def train(text: Annotated[str, typer.Argument(help="The PQL query.")], project: 
           timeout: Annotated[float, typer.Option("--timeout", help="Longest wait, in seconds.")] = 3600.0,
           key: KeyOption = None) -> None:
     """Save a query and train it (AutoML trials and the baseline); prints holdout metrics beside the baseline."""
-    from control_plane.client import PQClient
-
     with _Api(key) as api:
         project_id = api.project(project)
         graph_id = api.graph(project_id, graph)
-        found = next((p for p in PQClient.iterate(lambda **kw: api.client.list_pqueries(project_id, **kw))
-                      if p.name == name), None)
+        found = api.pquery(project_id, name)
         if found is not None and found.text.strip() != text.strip():
             raise ApiCommandError(f"a query named {name!r} exists with another text; choose another --name")
         pquery = found or api.client.create_pquery(project_id, name, graph_id, text)
@@ -275,15 +279,12 @@ def refresh(project: ProjectOption, graph: GraphOption = None,
             timeout: Annotated[float, typer.Option("--timeout", help="Longest wait, in seconds.")] = 3600.0,
             key: KeyOption = None) -> None:
     """Bring a graph up to date with its sources' new rows; then retrain and re-predict a query, if named."""
-    from control_plane.client import PQClient
-
     with _Api(key) as api:
         project_id = api.project(project)
         graph_id = api.graph(project_id, graph)
         pquery_id = None
         if query is not None:
-            found = next((p for p in PQClient.iterate(lambda **kw: api.client.list_pqueries(project_id, **kw))
-                          if query in (p.id, p.name)), None)
+            found = api.pquery(project_id, query)
             if found is None:
                 raise ApiCommandError(f"no query {query!r} in the project")
             pquery_id = found.id
