@@ -200,6 +200,22 @@ def yield_thread():
 
 
 @intrinsic
+def compare_swap_i64(typingctx, address, expected, value):
+    """Atomically: if ``*(int64 *) address == expected``, store ``value``; returns the value found."""
+    if not all(isinstance(a, types.Integer) for a in (address, expected, value)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        expected = context.cast(builder, args[1], signature.args[1], types.int64)
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        pair = builder.cmpxchg(pointer, expected, value, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(address, expected, value), codegen
+
+
+@intrinsic
 def data_address(typingctx, array):
     """The address of an array's first element (``array.ctypes.data`` would keep callers from caching)."""
     if not isinstance(array, types.Array):

@@ -7,6 +7,7 @@ path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numba
@@ -236,6 +237,11 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     pool = HelperThreads()
     try:
         mail, seats = pool.mailbox(2)
+        for _ in range(3000):  # the helpers' first call may load or compile their loop
+            if mail[multihop.MAIL_RUNNING] == 2:
+                break
+            threading.Event().wait(0.01)
+        assert mail[multihop.MAIL_RUNNING] == 2
         results = []
         for seats_wanted in (2, 0, 1):
             work = np.zeros(multihop.WORK_SIZE, np.int64)
@@ -256,7 +262,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         threads = list(pool._threads)
     finally:
         pool.stop()
-    assert len(threads) == 2 and not any(t.is_alive() for t in threads)
+    assert len(threads) == 2 and not any(t.is_alive() for t in threads) and mail[multihop.MAIL_RUNNING] == 0
     counts = _mail_counts(mail)
     assert counts["joined"] == joined + 2 and counts["left"] == counts["joined"]
 
