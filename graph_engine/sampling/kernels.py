@@ -26,12 +26,12 @@ from numba.core.extending import intrinsic
 
 INT64_MAX = np.iinfo(np.int64).max
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-# Linux system call numbers (futex, sched_yield) of the machine's architecture.
-_SYSCALLS = {"x86_64": (202, 24), "amd64": (202, 24), "aarch64": (98, 124), "arm64": (98, 124)}
+# Linux system call number of futex on the machine's architecture.
+_SYSCALLS = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}
 #: Whether threads can sleep and wake each other from compiled code here (Linux futexes); without it the
 #: sampler runs on the calling thread alone.
 NATIVE_WAIT = sys.platform.startswith("linux") and platform.machine().lower() in _SYSCALLS
-_SYS_FUTEX, _SYS_SCHED_YIELD = _SYSCALLS.get(platform.machine().lower(), (-1, -1))
+_SYS_FUTEX = _SYSCALLS.get(platform.machine().lower(), -1)
 _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -191,12 +191,6 @@ def futex_wait(address, expected):
 def futex_wake(address, count):
     """Wake up to ``count`` threads sleeping in :func:`futex_wait` on ``address``."""
     _syscall4(_SYS_FUTEX, address, _FUTEX_WAKE_PRIVATE, count, 0)
-
-
-@nb.njit(cache=True, inline="always")
-def yield_thread():
-    """Give the CPU to another runnable thread (``sched_yield``)."""
-    _syscall4(_SYS_SCHED_YIELD, 0, 0, 0, 0)
 
 
 @intrinsic

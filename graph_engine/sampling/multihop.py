@@ -26,7 +26,7 @@ they share a ``work`` array whose state says which step is open:
 
 Per-call arrays live in two buffers kept between calls (:func:`_carve`, :func:`_carve_segments`): a
 dozen fewer allocations and arguments per call. The threads wait for each other by spinning a bounded
-time, then by yielding the CPU (the caller) or leaving the rest to the caller (a helper).
+time, then asleep on a futex (the caller) or by leaving the rest to the caller (a helper).
 
 Fast paths, chosen per pair (they give exactly what the general path gives):
 
@@ -73,7 +73,6 @@ from graph_engine.sampling.kernels import (
     store_i64,
     store_release_i64,
     upper_bound,
-    yield_thread,
 )
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -95,8 +94,9 @@ OK, OVERFLOW, SCRATCH = 0, 1, 2
 #: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
 CHUNK_SEEDS = 256
 #: Slots of the ``work`` array shared by a request's threads: the chunks left (see :func:`_claim`), the
-#: chunks done and the state (each a cache line apart), the number of chunks, the scratch a call needs (2).
-WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_SIZE = 0, 8, 16, 24, 25, 32
+#: chunks done and the state (each a cache line apart), the number of chunks, the scratch a call needs (2),
+#: whether the caller sleeps on the chunks done.
+WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_WAITER, WORK_SIZE = 0, 8, 16, 24, 25, 27, 32
 #: States of a request (``work[WORK_STATE]``): planning, chunks open, closed.
 PLANNING, SAMPLING, CLOSED = 0, 1, -1
 # Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
@@ -629,6 +629,8 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
             put2(edge_count, c, s, get(e_used, s))
     # Once per thread, not per chunk: the counter's cache line would travel between the threads each time.
     fetch_add_i64(counter + 8 * WORK_DONE, done)
+    if load_acquire_i64(counter + 8 * WORK_WAITER) != 0:
+        futex_wake(counter + 8 * WORK_DONE, 1)
 
 
 @nb.njit(cache=True)
@@ -742,17 +744,28 @@ def _wait_while(address, value, spin):
     return held
 
 
-@nb.njit(cache=True, inline="always")
-def _wait_for(address, target, spin):
-    """Wait until ``*address >= target``: ``spin`` pauses, then yielding the CPU (the thread being waited
-    for may be one the OS holds back on this core)."""
+@nb.njit(cache=True)
+def _wait_done(work_at, target, spin):
+    """Wait until ``work[WORK_DONE] >= target``: ``spin`` pauses, then asleep until a helper that adds to it
+    wakes the caller. (Not a yielding loop: on a busy machine the helper may wait for a core that the
+    caller's loop would keep busy.)"""
+    address = work_at + 8 * WORK_DONE
     n = 0
-    while load_acquire_i64(address) < target:
+    while True:
+        done = load_acquire_i64(address)
+        if done >= target:
+            return
         if n < spin:
             spin_pause()
             n += 1
-        else:
-            yield_thread()
+            continue
+        # A helper that adds after this add sees the flag and wakes the caller; one that added before it
+        # changed the word, so the wait returns at once.
+        fetch_add_i64(work_at + 8 * WORK_WAITER, 1)
+        done = load_acquire_i64(address)
+        if done < target:
+            futex_wait(address, done)
+        fetch_add_i64(work_at + 8 * WORK_WAITER, -1)
 
 
 @nb.njit(cache=True)
@@ -851,7 +864,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
     _take_chunks(C, False, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work)
-    _wait_for(work_at + 8 * WORK_DONE, C, spin)
+    _wait_done(work_at, C, spin)
     store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
     return _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
 
@@ -874,7 +887,7 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate,
         seg: int64 [2 * node_cap + 3 * edge_cap] segment scratch (see :func:`_carve_segments`).
         work: int64 [WORK_SIZE] zeros (a fresh one per call).
         mail: int64 [MAIL_SIZE] the helpers' mailbox; seats: how many helpers may join (0: none).
-        spin: pauses to wait for another thread before yielding the CPU to it.
+        spin: pauses to wait for another thread before sleeping until it wakes this one.
 
     Returns:
         ``(status, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of the

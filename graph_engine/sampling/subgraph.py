@@ -29,8 +29,9 @@ CHUNK_SLOTS = 2048
 _EMPTY = np.zeros(1, dtype=np.int64)
 _NO_TIME = np.empty(0, dtype=np.int64)
 _NO_CAPS = np.empty(0, dtype=np.int64)
-# Pauses (about 25 ns each) a thread waits for another before yielding the CPU to it.
-_SPIN = 40_000
+# Pauses (about 25 ns each) a thread spins for another before it sleeps (waits are a chunk at most, ~10 us;
+# spinning longer would take a core from whatever the late thread waits for on a busy machine).
+_SPIN = 2_000
 # One sampling call or compiled parallel kernel at a time per process: each already uses every core
 # (the sampler through its helper threads), and numba's workqueue threading layer does not support
 # concurrent launches from several Python threads.

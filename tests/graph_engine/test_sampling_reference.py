@@ -196,8 +196,8 @@ def test_chunking_threads_and_table_growth_do_not_change_the_result(graph_store,
 
 def test_helpers_that_are_late_or_give_up_do_not_change_the_result(graph_store, customer_seeds, monkeypatch):
     """No spinning at all (spin 0): a helper that arrives before the plan is ready gives up, and the caller
-    yields the CPU at once while a helper holds a chunk. Which of these happens depends on timing; every
-    call must give the reference's subgraph."""
+    sleeps at once while a helper holds a chunk (the helper wakes it) and while a helper has not left.
+    Which of these happens depends on timing; every call must give the reference's subgraph."""
     nodes, times = customer_seeds
     fanouts = np.full((len(graph_store.schema.edge_types), 2), 4)
     request = _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(), key=9)
@@ -256,7 +256,8 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
             assert counts["left"] == counts["joined"] and counts["open"] == 0
         assert results[0] == results[1] == results[2]
         assert _mail_counts(mail)["joined"] >= 1  # the helpers did join some call
-        # Stopping wakes the helpers with no call open: each joins, finds it closed, leaves, then returns.
+        # Stopping wakes the helpers with no call open: one that was asleep joins, finds it closed and
+        # leaves; one that was still spinning sees the stop first. Either way nothing is left joined.
         joined = _mail_counts(mail)["joined"]
         mail[multihop.MAIL_SEATS] = 2
         threads = list(pool._threads)
@@ -264,7 +265,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         pool.stop()
     assert len(threads) == 2 and not any(t.is_alive() for t in threads) and mail[multihop.MAIL_RUNNING] == 0
     counts = _mail_counts(mail)
-    assert counts["joined"] == joined + 2 and counts["left"] == counts["joined"]
+    assert joined <= counts["joined"] <= joined + 2 and counts["left"] == counts["joined"]
 
 
 def test_a_forked_child_samples_with_its_own_helpers(graph_store, customer_seeds):
