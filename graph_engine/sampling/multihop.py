@@ -745,27 +745,26 @@ def _wait_while(address, value, spin):
 
 
 @nb.njit(cache=True)
-def _wait_done(work_at, target, spin):
-    """Wait until ``work[WORK_DONE] >= target``: ``spin`` pauses, then asleep until a helper that adds to it
-    wakes the caller. (Not a yielding loop: on a busy machine the helper may wait for a core that the
-    caller's loop would keep busy.)"""
-    address = work_at + 8 * WORK_DONE
+def _wait_until(address, target, waiter, spin):
+    """Wait until ``*address >= target``: ``spin`` pauses, then asleep on the word at ``address`` until the
+    thread that adds to it wakes this one, which it does when ``*waiter`` is set. (Not a yielding loop: on a
+    busy machine the thread waited for may need the core such a loop would keep busy.)"""
     n = 0
     while True:
-        done = load_acquire_i64(address)
-        if done >= target:
+        held = load_acquire_i64(address)
+        if held >= target:
             return
         if n < spin:
             spin_pause()
             n += 1
             continue
-        # A helper that adds after this add sees the flag and wakes the caller; one that added before it
+        # A thread that adds after this add sees the flag and wakes this one; one that added before it
         # changed the word, so the wait returns at once.
-        fetch_add_i64(work_at + 8 * WORK_WAITER, 1)
-        done = load_acquire_i64(address)
-        if done < target:
-            futex_wait(address, done)
-        fetch_add_i64(work_at + 8 * WORK_WAITER, -1)
+        fetch_add_i64(waiter, 1)
+        held = load_acquire_i64(address)
+        if held < target:
+            futex_wait(address, held)
+        fetch_add_i64(waiter, -1)
 
 
 @nb.njit(cache=True)
@@ -864,7 +863,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
     _take_chunks(C, False, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work)
-    _wait_done(work_at, C, spin)
+    _wait_until(work_at + 8 * WORK_DONE, C, work_at + 8 * WORK_WAITER, spin)
     store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
     return _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
 
@@ -968,22 +967,7 @@ def _close(mail_at, spin):
     """Close the open call and wait until every helper that joined it has left (spinning, then asleep)."""
     fetch_add_i64(mail_at + 8 * MAIL_OPEN, -1)
     joined = load_acquire_i64(mail_at + 8 * MAIL_JOINED)
-    n = 0
-    while True:
-        left = load_acquire_i64(mail_at + 8 * MAIL_LEFT)
-        if left >= joined:
-            break
-        if n < spin:
-            spin_pause()
-            n += 1
-            continue
-        # Asleep: a helper that leaves after this add sees the flag and wakes the caller; one that left
-        # before it changed MAIL_LEFT, so the wait returns at once.
-        fetch_add_i64(mail_at + 8 * MAIL_WAITER, 1)
-        left = load_acquire_i64(mail_at + 8 * MAIL_LEFT)
-        if left < joined:
-            futex_wait(mail_at + 8 * MAIL_LEFT, left)
-        fetch_add_i64(mail_at + 8 * MAIL_WAITER, -1)
+    _wait_until(mail_at + 8 * MAIL_LEFT, joined, mail_at + 8 * MAIL_WAITER, spin)
 
 
 @nb.njit(cache=True)
