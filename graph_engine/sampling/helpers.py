@@ -28,16 +28,15 @@ class HelperThreads:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pid = -1
         self._mail = np.zeros(multihop.MAIL_SIZE, np.int64)
         self._threads: list[threading.Thread] = []
-        self._ready = 0  # helpers started in this process (0 after a fork: threads do not survive it)
         forget = weakref.WeakMethod(self._forget)
         os.register_at_fork(after_in_child=lambda: (method := forget()) is not None and method())
 
     def _forget(self) -> None:
+        """In a forked child: threads do not survive a fork (e.g. into DataLoader workers), so start afresh."""
         self._lock = threading.Lock()  # a thread of the parent may have held it at the fork
-        self._ready = 0
+        self._mail, self._threads = np.zeros(multihop.MAIL_SIZE, np.int64), []
 
     def mailbox(self, helpers: int) -> tuple[np.ndarray, int]:
         """The mailbox to pass to :func:`multihop.sample_request` and how many helpers it may seat.
@@ -46,29 +45,26 @@ class HelperThreads:
             helpers: how many helper threads the call wants (started as needed).
         """
         helpers = min(helpers, multihop.MAX_HELPERS) if NATIVE_WAIT else 0
-        if self._ready < helpers:
+        if len(self._threads) < helpers:
             self._ensure(helpers)
         return self._mail, helpers
 
     def _ensure(self, count: int) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # threads do not survive a fork (e.g. into DataLoader workers)
-                self._pid, self._mail, self._threads = os.getpid(), np.zeros(multihop.MAIL_SIZE, np.int64), []
             while len(self._threads) < count:
                 thread = threading.Thread(target=_serve, args=(self._mail, len(self._threads)),
                                           name=f"pq-sampler-{len(self._threads)}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-            self._ready = len(self._threads)
 
     def stop(self) -> None:
         """Stop the helper threads (they are daemons: only tests and clean shutdowns need this)."""
         with self._lock:
-            if self._threads and self._pid == os.getpid():
+            if self._threads:
                 multihop.stop_helpers(self._mail)
                 for thread in self._threads:
                     thread.join()
-            self._pid, self._mail, self._threads, self._ready = -1, np.zeros(multihop.MAIL_SIZE, np.int64), [], 0
+            self._mail, self._threads = np.zeros(multihop.MAIL_SIZE, np.int64), []
 
 
 def _serve(mail: np.ndarray, index: int) -> None:

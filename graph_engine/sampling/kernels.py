@@ -25,17 +25,23 @@ from numba.core import cgutils
 from numba.core.extending import intrinsic
 
 INT64_MAX = np.iinfo(np.int64).max
-_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+_MACHINE = platform.machine().lower()
+_X86 = _MACHINE in ("x86_64", "amd64", "i386", "i686", "x86")
 # Linux system call number of futex on the machine's architecture.
 _SYSCALLS = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}
 #: Whether threads can sleep and wake each other from compiled code here (Linux futexes); without it the
 #: sampler runs on the calling thread alone.
-NATIVE_WAIT = sys.platform.startswith("linux") and platform.machine().lower() in _SYSCALLS
-_SYS_FUTEX = _SYSCALLS.get(platform.machine().lower(), -1)
+NATIVE_WAIT = sys.platform.startswith("linux") and _MACHINE in _SYSCALLS
+_SYS_FUTEX = _SYSCALLS.get(_MACHINE, -1)
 _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _int64_ptr(builder, address):
+    """LLVM ``(int64 *) address`` for the intrinsics below (``address`` an i64 value)."""
+    return builder.inttoptr(address, ir.IntType(64).as_pointer())
 
 
 @intrinsic
@@ -49,7 +55,7 @@ def load_i64(typingctx, address, index):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         return builder.load(builder.gep(pointer, [args[1]]))
 
     return types.int64(address, index), codegen
@@ -62,7 +68,7 @@ def store_i64(typingctx, address, index, value):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         value = context.cast(builder, args[2], signature.args[2], types.int64)
         builder.store(value, builder.gep(pointer, [args[1]]))
         return context.get_dummy_value()
@@ -83,7 +89,7 @@ def prefetch_i64(typingctx, address, index):
     def codegen(context, builder, signature, args):
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         target = builder.bitcast(builder.gep(pointer, [args[1]]), i8p)
         hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                                               "llvm.prefetch.p0")
@@ -102,7 +108,7 @@ def fetch_add_i64(typingctx, address, value):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         return builder.atomic_rmw("add", pointer, args[1], "seq_cst")
 
     return types.int64(types.int64, types.int64), codegen
@@ -117,7 +123,7 @@ def load_acquire_i64(typingctx, address):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         return builder.load_atomic(pointer, "acquire", 8)
 
     return types.int64(address), codegen
@@ -130,7 +136,7 @@ def store_release_i64(typingctx, address, value):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         value = context.cast(builder, args[1], signature.args[1], types.int64)
         builder.store_atomic(value, pointer, "release", 8)
         return context.get_dummy_value()
@@ -161,7 +167,7 @@ def int64_pointer(typingctx, address):
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return _int64_ptr(builder, args[0])
 
     return types.CPointer(types.int64)(address), codegen
 
@@ -200,7 +206,7 @@ def compare_swap_i64(typingctx, address, expected, value):
         return None
 
     def codegen(context, builder, signature, args):
-        pointer = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        pointer = _int64_ptr(builder, args[0])
         expected = context.cast(builder, args[1], signature.args[1], types.int64)
         value = context.cast(builder, args[2], signature.args[2], types.int64)
         pair = builder.cmpxchg(pointer, expected, value, "seq_cst", "seq_cst")

@@ -58,18 +58,18 @@ import numpy as np
 
 from graph_engine.sampling.kernels import (
     INT64_MAX,
+    compare_swap_i64,
     data_address,
     draw_below,
-    compare_swap_i64,
     fetch_add_i64,
     futex_wait,
     futex_wake,
+    int64_pointer,
     load_acquire_i64,
     load_i64,
     mix64,
     prefetch_i64,
     spin_pause,
-    int64_pointer,
     store_i64,
     store_release_i64,
     upper_bound,
@@ -691,9 +691,8 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
     ``work[WORK_DONE]`` counts the chunks finished (each thread adds its count when it runs out).
     ``immediate`` [E, H] marks the (expansion type, hop) pairs finished in the first loop (see the module
-    docstring). Written: the segments, and per
-    chunk its node and edge counts per stream and ``overflow`` (groups that ran out of room).
-
+    docstring). Written: the segments, and per chunk its node and edge counts per stream and ``overflow``
+    (groups that ran out of room).
     """
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, (num_node_types * (fanouts.shape[1] + 1)),
@@ -812,8 +811,8 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
     out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
     node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
     edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
-    empty = np.empty(0, np.int64)
     if overflow.any():
+        empty = np.empty(0, np.int64)
         return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
     N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
     node, batch = np.empty(N, np.int64), np.empty(N, np.int64)

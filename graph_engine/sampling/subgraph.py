@@ -80,7 +80,8 @@ class SubgraphRequest:
     time: np.ndarray | None = None
     strategy: str = "uniform"
     key: int = 0
-    #: Set by :meth:`validate`: the seeds' node type when they all have one, -1 when they do not.
+    #: Set by :meth:`validate`: the seeds' node type when they all have one, -1 when they do not (-2: not
+    #: validated yet).
     single_type: int = field(default=-2, init=False, repr=False, compare=False)
 
     @property
@@ -201,9 +202,13 @@ class _Scratch:
 
     def ensure_plan(self, groups: int, Sn: int, Se: int) -> np.ndarray:
         held, held_Sn, held_Se = self.shape
-        if groups > held or (Sn, Se) != (held_Sn, held_Se):
-            self.shape = (max(groups, 2 * held if (Sn, Se) == (held_Sn, held_Se) else groups), Sn, Se)
-            self.plan = np.empty(multihop.plan_size(*self.shape), np.int64)
+        if (Sn, Se) != (held_Sn, held_Se):  # another layout: sized for this call
+            self.shape = (groups, Sn, Se)
+        elif groups > held:  # the same layout, grown (at least doubled)
+            self.shape = (max(groups, 2 * held), Sn, Se)
+        else:
+            return self.plan
+        self.plan = np.empty(multihop.plan_size(*self.shape), np.int64)
         return self.plan
 
     def ensure_segments(self, nodes: int, edges: int) -> None:
@@ -366,17 +371,25 @@ class CsrGraph:
         self._immediate[cache_key] = immediate
         return immediate
 
-    def _prepare(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
-                 timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _prepared_for(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
+                      timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stream bounds and immediate pairs of a request shape, kept for the next request of that shape
-        (one dictionary lookup per call instead of a few)."""
-        T = len(self.schema.node_types)
-        types = [single] if single >= 0 else np.flatnonzero(np.bincount(seed_types, minlength=T))
-        held = (*self.stream_bounds(fanouts), self.immediate_pairs(fanouts, types, timed))
-        if single >= 0:  # requests with mixed seed types differ in their types: not kept
-            if len(self._prepared) > 64:
-                self._prepared.clear()
-            self._prepared[(fanouts.tobytes(), fanouts.shape[1], single, not timed)] = held
+        (one dictionary lookup per call instead of a few).
+
+        Args:
+            single: the seeds' node type when they all have one, else -1 (such requests are not kept: they
+                differ in their seed types).
+        """
+        cache_key = (fanouts.tobytes(), fanouts.shape[1], single, timed)
+        held = self._prepared.get(cache_key)
+        if held is None:
+            T = len(self.schema.node_types)
+            types = [single] if single >= 0 else np.flatnonzero(np.bincount(seed_types, minlength=T))
+            held = (*self.stream_bounds(fanouts), self.immediate_pairs(fanouts, types, timed))
+            if single >= 0:
+                if len(self._prepared) > 64:
+                    self._prepared.clear()
+                self._prepared[cache_key] = held
         return held
 
     def sample(self, request: SubgraphRequest, *, validated: bool = False) -> SubgraphResult:
@@ -389,26 +402,19 @@ class CsrGraph:
         Raises:
             SamplingError: a malformed request.
         """
-        if not validated:
+        if not validated or request.single_type == -2:  # -2: validation's findings are needed below
             request.validate(self.schema)
         T = len(self.schema.node_types)
         time = _NO_TIME if request.time is None else request.time
-        single = request.single_type
-        if single == -2:  # validated elsewhere: find out now
-            types = request.node_type
-            single = int(types[0]) if types.size and (types == types[0]).all() else -1
-        held = self._prepared.get((request.fanouts.tobytes(), request.fanouts.shape[1], single, time is _NO_TIME))
-        if held is None:
-            held = self._prepare(request.fanouts, single, request.node_type, time is not _NO_TIME)
-        node_bound, edge_bound, immediate = held
+        node_bound, edge_bound, immediate = self._prepared_for(request.fanouts, request.single_type,
+                                                               request.node_type, time is not _NO_TIME)
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _Scratch()
         key = np.uint64(request.key)
         last = request.strategy == "last"
         caps = _NO_CAPS
-        S = request.node.shape[0]
-        G = int(request.group[-1]) + 1 if S else 0
+        S, G = request.node.shape[0], request.num_groups
         Sn, Se = node_bound.shape[1], edge_bound.shape[1]
         # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
         spin = _SPIN + 2 * S
