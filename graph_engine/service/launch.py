@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,7 +29,6 @@ from graph_engine.service.errors import StoreServiceError, StoreStartError
 # Process handling is shared with the embedded stack (pid files with start times, process groups, ports).
 from platform_core.processes import (
     exclusive_lock,
-    free_port,
     read_pid_file,
     record_alive,
     require_free_port,
@@ -48,6 +48,8 @@ POLL_S = 0.2
 STOP_GRACE_S = 10.0
 #: Starts each stretch of a server's log written since it was started.
 LOG_HEADER = "==> pq store:"
+#: The line a server writes once it listens (see graph_engine.service.server.serve_until_stopped).
+ANNOUNCED = re.compile(r" serving at (grpc://\S+) \(pid \d+\)")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def start_server(settings: Settings, kind: Kind, artifacts: Sequence[str], *, na
         artifacts: the artifact URIs (or keys under the store root).
         name: the server's name (default ``graph-store`` / ``feature-store``).
         host: the interface it listens on.
-        port: its port (default: a free one).
+        port: its port (default: one the server binds itself, read back from what it announces).
         timeout_s: how long it may take to answer (default: ``settings.startup_timeout_s``).
         python: the interpreter (default: this one).
 
@@ -166,6 +168,7 @@ def start_server(settings: Settings, kind: Kind, artifacts: Sequence[str], *, na
         raise StoreServiceError(f"a {kind} server needs {'one graph artifact' if kind == 'graph' else 'feature artifacts'}")
     name = name or DEFAULT_NAMES[kind]
     pid_file, info_file, log_file = _files(settings, name)
+    deadline = time.monotonic() + (timeout_s if timeout_s is not None else settings.startup_timeout_s)
     process = None
     with exclusive_lock(pid_file.with_suffix(".lock")):
         running = _running(settings, name)
@@ -175,26 +178,27 @@ def start_server(settings: Settings, kind: Kind, artifacts: Sequence[str], *, na
                                         f"{', '.join(running.artifacts)}; stop it first (pq graph stop {name})")
             record = running
         else:
-            port = free_port(host) if not port else int(port)
-            require_free_port(name, host, port, "--port")
+            if port:
+                require_free_port(name, host, int(port), "--port")
             log_file.parent.mkdir(parents=True, exist_ok=True)
             with open(log_file, "a") as log:
                 log.write(f"{LOG_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n")
-            process = start_detached(server_command(kind, artifacts, host, port, python), log_file,
+            # Without a port the server binds port 0 itself and announces the one it got: a port picked here
+            # and handed over could be taken by another process in between.
+            process = start_detached(server_command(kind, artifacts, host, int(port or 0), python), log_file,
                                      env=settings_env(settings))
             write_pid_file(pid_file, process.pid)
-            record = ServerRecord(name, kind, f"grpc://{host}:{port}", artifacts, process.pid, log_file)
+            address = f"grpc://{host}:{port}" if port else _announced_address(settings, name, process, log_file,
+                                                                               deadline)
+            record = ServerRecord(name, kind, address, artifacts, process.pid, log_file)
             info_file.write_text(json.dumps({**asdict(record), "log_file": str(log_file)}))
     # A server another caller started may still be starting: wait for it as for our own.
-    deadline = time.monotonic() + (timeout_s if timeout_s is not None else settings.startup_timeout_s)
     while True:
         exited = process.poll() is not None if process is not None else _running(settings, name) is None
         if exited:
             if process is not None:
                 _forget(settings, name)
-            status = f" with status {process.returncode}" if process is not None else ""
-            raise StoreStartError(f"{name} exited{status} while starting: "
-                                  f"{_log_tail(record.log_file) or 'no output'} (log: {record.log_file})")
+            raise _exited_while_starting(name, process, record.log_file)
         try:
             health(record.address, timeout_s=2.0)
             return record
@@ -205,6 +209,32 @@ def start_server(settings: Settings, kind: Kind, artifacts: Sequence[str], *, na
                 stop_server(settings, name)
             raise StoreStartError(f"{name} did not answer at {record.address} in time (log: {record.log_file})")
         time.sleep(POLL_S)
+
+
+def _exited_while_starting(name: str, process: Any, log_file: Path) -> StoreStartError:
+    status = f" with status {process.returncode}" if process is not None else ""
+    return StoreStartError(f"{name} exited{status} while starting: {_log_tail(log_file) or 'no output'} "
+                           f"(log: {log_file})")
+
+
+def _announced_address(settings: Settings, name: str, process: Any, log_file: Path, deadline: float) -> str:
+    """The address a server started on port 0 announces in its log (``... serving at grpc://host:port``).
+
+    Raises:
+        StoreStartError: it exited or announced nothing before ``deadline`` (then it is stopped).
+    """
+    while True:
+        text = log_file.read_text(errors="replace").rsplit(LOG_HEADER, 1)[-1]
+        found = ANNOUNCED.search(text)
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            _forget(settings, name)
+            raise _exited_while_starting(name, process, log_file)
+        if time.monotonic() > deadline:
+            stop_server(settings, name)
+            raise StoreStartError(f"{name} did not announce its address in time (log: {log_file})")
+        time.sleep(POLL_S / 4)
 
 
 def start_graph_server(settings: Settings, graph_uri: str, **kwargs: Any) -> ServerRecord:

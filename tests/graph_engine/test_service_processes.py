@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,7 @@ from graph_engine.service.launch import (
 from graph_engine.synthetic import SyntheticConfig, generate
 from platform_core.artifacts import ArtifactStore
 from platform_core.object_store import ObjectStore
+from platform_core.processes import PortInUseError
 from platform_core.settings import load_settings
 from services.cli.graph_commands import graph_app
 
@@ -164,3 +166,20 @@ def test_pq_graph_commands(home, monkeypatch):
         stopped = runner.invoke(graph_app, ["stop", "cli-graph"])
     assert "cli-graph: stopped" in stopped.output
     assert server_status(settings, "cli-graph") is None
+
+
+def test_a_given_port_is_used_and_a_taken_one_is_refused(home):
+    settings, _, uris = home
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port-graph: port {port} on 127.0.0.1 is already in use"):
+            start_graph_server(settings, uris.graph, name="port-graph", port=port)
+    assert server_status(settings, "port-graph") is None  # nothing half-started
+    record = start_graph_server(settings, uris.graph, name="port-graph", port=port)
+    try:
+        assert record.address == f"grpc://127.0.0.1:{port}"
+        assert RemoteGraphStore(record.address).health()["pid"] == record.pid
+    finally:
+        assert stop_server(settings, "port-graph") is True
