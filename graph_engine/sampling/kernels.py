@@ -161,6 +161,21 @@ def spin_pause(typingctx):
 
 
 @intrinsic
+def cycle_counter(typingctx):
+    """The processor's time-stamp counter (x86's ``rdtsc``: a constant rate on current processors), for
+    telling short waits from long ones; 0 elsewhere (AArch64's cycle counter may trap in user mode)."""
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            read = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                                  "llvm.readcyclecounter")
+            return builder.call(read, [])
+        return context.get_constant(types.int64, 0)
+
+    return types.int64(), codegen
+
+
+@intrinsic
 def int64_pointer(typingctx, address):
     """``(int64 *) address``, for ``numba.carray``: a view of an array another thread published by address."""
     if not isinstance(address, types.Integer):
