@@ -36,11 +36,15 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   position (nothing at all when rows hold exactly one edge, ``TOTAL1``).
 - *one-edge rows* (``TOTAL1``): the row of node ``u`` is position ``u``: its time and neighbour are
   fetched at once, without the row pointer.
-- *immediate pairs*: where :meth:`~graph_engine.sampling.subgraph.CsrGraph.immediate_pairs` proves that
+- *immediate pairs*: where :meth:`~graph_engine.sampling.subgraph.CsrGraph.pair_flags` proves that
   every pair of an expansion type at a hop is a back edge over a one-edge row, or a last-hop one-edge row
   with no cut-off feeding a node stream that no other kind of pair feeds, the pair's edge slot is taken in
   the first loop, in pair order, and the later loops never see it; the neighbours of such one-edge rows
   are read in a loop of their own, then de-duplicated (typically a fact's links at the last hop).
+- *fresh pairs* (``FRESH``): where ``pair_flags`` proves that the neighbours a pair finds are new to their
+  group (each lies in one row of the expansion type, whose reverse holds at most one edge per row, and
+  nothing else in the group has their type) and that no later pair looks them up (only back edges reach
+  their type afterwards), they skip the hash table: a customer's orders at the first hop.
 - time cut-off: a row whose last edge is no newer than the anchor is visible whole (no search); the
   times of rows of up to 32 edges are all prefetched before the search. No cut-off at all, and no time
   read, for the row of a node found through an edge type whose edges are no older than their target
@@ -104,6 +108,9 @@ PLANNING, SAMPLING, CLOSED = 0, 1, -1
 _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
 _SEED = -1
+#: Flags of an (expansion type, hop) pair (``CsrGraph.pair_flags``): finished in the first loop; its neighbours
+#: are new to their group and no later pair looks them up (no hash table).
+IMMEDIATE, FRESH = 1, 2
 # Pair kinds (low bits), and the bit of a pair whose row needs the time cut-off.
 _ROW, _ONE, _BACK, _KIND, _CUT = 0, 1, 2, 3, 4
 # Hash-table tags: stamp (15 bits) << 48 | group within chunk (16 bits) << 32 (values are codes, < 2**48).
@@ -320,7 +327,7 @@ def _claim(address, from_back):
 
 
 @nb.njit(cache=True)
-def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key,
+def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key,
                   seed_node, seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group,
                   out_row, out_col, out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code,
                   f_parent, f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at,
@@ -396,9 +403,9 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     t = get(src_list, ti)
                     if get2(fanouts, t, h) == 0:
                         continue
-                    if get2(immediate, t, h) != 0:
+                    if (get2(pair_flags, t, h) & IMMEDIATE) != 0:
                         # Every pair of this expansion type at this hop is a back edge over a one-edge row or
-                        # a one-edge row with nothing to cut and no node to expand (see ``immediate_pairs``):
+                        # a one-edge row with nothing to cut and no node to expand (see ``CsrGraph.pair_flags``):
                         # its slot is taken now, in pair order, and loops B to D never see it.
                         stream = get2(graph, t, COL_REVERSE) * num_hops + h
                         at = get2(edge_seg, c, stream) + get(e_used, stream)
@@ -592,10 +599,15 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 start = get2(node_seg, c, stream)
                 room = get2(node_seg, c, stream + 1) - start
                 count = get(n_used, stream)
+                fresh = (get2(pair_flags, t, h) & FRESH) != 0
                 for x in range(q0, q1):
                     pos = get(q_pos, x)
                     v = load_i64(address, pos)
-                    row, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt, (stream << 40) | count)
+                    if fresh:
+                        row, added = (stream << 40) | count, True
+                    else:
+                        row, added = _find_or_add(table_at, mask, tag, v * num_node_types + vt,
+                                                  (stream << 40) | count)
                     if added:
                         if count == room:
                             failed = True
@@ -685,14 +697,14 @@ def _carve_segments(seg, node_cap, edge_cap):
 
 
 @nb.njit(cache=True)
-def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work):
     """Sample chunks claimed from ``work[WORK_NEXT]`` (from its back when ``from_back``) until none is left.
 
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
     ``work[WORK_DONE]`` counts the chunks finished (each thread adds its count when it runs out).
-    ``immediate`` [E, H] marks the (expansion type, hop) pairs finished in the first loop (see the module
-    docstring). Written: the segments, and per chunk its node and edge counts per stream and ``overflow``
+    ``pair_flags`` [E, H] marks the (expansion type, hop) pairs finished in the first loop (``IMMEDIATE``) and
+    those whose neighbours are new to their group (``FRESH``; see the module docstring). Written: the segments, and per chunk its node and edge counts per stream and ``overflow``
     (groups that ran out of room).
     """
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
@@ -726,7 +738,7 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
     n_used = np.empty(node_count.shape[1], np.int64)
     e_used = np.empty(edge_count.shape[1], np.int64)
     _sample_taken(
-        C, data_address(work), from_back, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key,
+        C, data_address(work), from_back, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key,
         seed_node, seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
         out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index,
         p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index, o_type, o_node)
@@ -838,7 +850,7 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
 
 
 @nb.njit(cache=True)
-def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
                   edge_cap, work, spin):
     """The caller's steps of :func:`sample_request`."""
@@ -861,7 +873,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
     store_i64(work_at, WORK_CHUNKS, C)
     store_i64(work_at, WORK_NEXT, C)  # front 0, back C (see _claim)
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
-    _take_chunks(C, False, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+    _take_chunks(C, False, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work)
     _wait_until(work_at + 8 * WORK_DONE, C, work_at + 8 * WORK_WAITER, spin)
     store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
@@ -869,7 +881,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, 
 
 
 @nb.njit(cache=True, nogil=True)
-def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                    seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
                    edge_cap, work, mail, seats, spin):
     """Sample a validated request on the calling thread and ``seats`` helper threads (see :func:`helper_loop`).
@@ -897,9 +909,9 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, immediate,
     """
     mail_at = data_address(mail)
     if seats > 0:
-        _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+        _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
-    out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type,
+    out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                         seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
                         edge_cap, work, spin)
     if seats > 0:
@@ -934,7 +946,7 @@ _IDLE_SPIN, _LINGER_MAX = 64, 1 << 19
 
 
 @nb.njit(cache=True)
-def _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node,
+def _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
              seed_type, buf, G, seg, node_cap, edge_cap, work, spin):
     """Write a call's arguments into the mailbox, open the call and wake ``seats`` helpers (those asleep)."""
     a = MAIL_ARGS
@@ -946,7 +958,7 @@ def _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, 
     store_i64(mail_at, a + 5, num_node_types)
     store_i64(mail_at, a + 6, data_address(fanouts))
     store_i64(mail_at, a + 7, fanouts.shape[1])
-    store_i64(mail_at, a + 8, data_address(immediate))
+    store_i64(mail_at, a + 8, data_address(pair_flags))
     store_i64(mail_at, a + 9, 1 if last else 0)
     store_i64(mail_at, a + 10, np.int64(key))
     store_i64(mail_at, a + 11, data_address(seed_node))
@@ -988,26 +1000,26 @@ def _help_from_mail(mail_at):
     src_ptr = nb.carray(int64_pointer(load_i64(mail_at, a + 2)), load_i64(mail_at, a + 3))
     src_list = nb.carray(int64_pointer(load_i64(mail_at, a + 4)), E)
     fanouts = nb.carray(int64_pointer(load_i64(mail_at, a + 6)), (E, H))
-    immediate = nb.carray(int64_pointer(load_i64(mail_at, a + 8)), (E, H))
+    pair_flags = nb.carray(int64_pointer(load_i64(mail_at, a + 8)), (E, H))
     seed_node = nb.carray(int64_pointer(load_i64(mail_at, a + 11)), S)
     seed_type = nb.carray(int64_pointer(load_i64(mail_at, a + 13)), S)
     buf = nb.carray(int64_pointer(load_i64(mail_at, a + 14)), load_i64(mail_at, a + 15))
     seg = nb.carray(int64_pointer(load_i64(mail_at, a + 17)), load_i64(mail_at, a + 18))
     work = nb.carray(int64_pointer(load_i64(mail_at, a + 21)), WORK_SIZE)
-    _help(graph, src_ptr, src_list, load_i64(mail_at, a + 5), fanouts, immediate, load_i64(mail_at, a + 9) != 0,
+    _help(graph, src_ptr, src_list, load_i64(mail_at, a + 5), fanouts, pair_flags, load_i64(mail_at, a + 9) != 0,
           np.uint64(load_i64(mail_at, a + 10)), seed_node, seed_type, buf, load_i64(mail_at, a + 16), seg,
           load_i64(mail_at, a + 19), load_i64(mail_at, a + 20), work, load_i64(mail_at, a + 22))
 
 
 @nb.njit(cache=True)
-def _help(graph, src_ptr, src_list, num_node_types, fanouts, immediate, last, key, seed_node, seed_type, buf, G, seg,
+def _help(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type, buf, G, seg,
           node_cap, edge_cap, work, spin):
     """A helper's part of :func:`sample_request` (same arrays): wait (at most ``spin`` pauses) for the plan,
     then take chunks until none is left."""
     work_at = data_address(work)
     if _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin) != SAMPLING:
         return
-    _take_chunks(load_i64(work_at, WORK_CHUNKS), True, graph, src_ptr, src_list, num_node_types, fanouts, immediate,
+    _take_chunks(load_i64(work_at, WORK_CHUNKS), True, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
                  last, key, seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work)
 
 

@@ -264,7 +264,7 @@ class CsrGraph:
                                     axis=1).reshape(E, multihop.GRAPH_COLUMNS)
         self._local = threading.local()
         self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-        self._immediate: dict[tuple, np.ndarray] = {}
+        self._pair_flags: dict[tuple, np.ndarray] = {}
         self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     @staticmethod
@@ -317,14 +317,21 @@ class CsrGraph:
                 nodes[seed_type, :, h + 1] = frontier
         return nodes.reshape(T, -1), edges.reshape(T, -1)
 
-    def immediate_pairs(self, fanouts: np.ndarray, seed_types: Sequence[int], timed: bool) -> np.ndarray:
-        """Which (expansion type, hop) pairs the kernel may finish in its first pass (int64 [E, H], 1: yes).
+    def pair_flags(self, fanouts: np.ndarray, seed_types: Sequence[int], timed: bool) -> np.ndarray:
+        """Fast paths the kernel may take per (expansion type ``t``, hop ``h``) pair (int64 [E, H] of flags).
 
-        Yes when every node that can be expanded through ``t`` at hop ``h`` (found through any expansion
-        type active at the hop before, or a seed at hop 0) makes a pair that needs neither row bounds nor a
-        time cut-off nor a draw: a back edge over a one-edge row (``TOTAL1``: its edge id is the node), or,
-        at the last hop, a one-edge row with no cut-off (its neighbour is found but never expanded) whose
-        node stream no other kind of pair of that hop feeds, so nodes keep their discovery order.
+        ``IMMEDIATE``: finished in the kernel's first pass. When every node that can be expanded through ``t``
+        at ``h`` (found through any expansion type active at the hop before, or a seed at hop 0) makes a pair
+        that needs neither row bounds nor a time cut-off nor a draw: a back edge over a one-edge row
+        (``TOTAL1``: its edge id is the node), or, at the last hop, a one-edge row with no cut-off (its
+        neighbour is found but never expanded) whose node stream no other kind of pair of that hop feeds, so
+        nodes keep their discovery order.
+
+        ``FRESH``: the neighbours found skip the hash table that de-duplicates a group's nodes. When they
+        cannot be in their group yet: each lies in one row of ``t`` (its reverse holds at most one edge per
+        row: ``MAX1``), the nodes expanded are distinct and draws take distinct edges; no seed has their type,
+        and no other pair finds that type at ``h`` or before. And when no later pair looks them up: after
+        ``h``, only back edges (which refer to the node they came from) reach their type.
 
         Args:
             fanouts: int64 [E, H] fan-outs per expansion type.
@@ -332,13 +339,14 @@ class CsrGraph:
             timed: the request has anchor times.
         """
         cache_key = (fanouts.tobytes(), fanouts.shape[1], tuple(sorted({int(a) for a in seed_types})), timed)
-        held = self._immediate.get(cache_key)
+        held = self._pair_flags.get(cache_key)
         if held is not None:
             return held
         E, H = fanouts.shape
         flags = self.flags
         vias: dict[int, set[int]] = {int(a): {-1} for a in cache_key[2]}
         kinds: dict[tuple[int, int], set[str]] = {}
+        backs: set[tuple[int, int]] = set()  # every pair is a back edge
         for h in range(H):
             found: dict[int, set[int]] = {}
             for t in range(E):
@@ -346,6 +354,8 @@ class CsrGraph:
                 if fanouts[t, h] == 0 or a not in vias:
                     continue
                 seen = kinds[(t, h)] = set()
+                if all(via >= 0 and self.et_out[via] == t and flags[t] & multihop.MAX1 for via in vias[a]):
+                    backs.add((t, h))
                 for via in vias[a]:
                     if via >= 0 and self.et_out[via] == t and flags[t] & multihop.MAX1:
                         seen.add("back" if flags[t] & multihop.TOTAL1 else "other")
@@ -365,15 +375,22 @@ class CsrGraph:
         deferred = {(int(self.et_dst[t]), h) for (t, h), seen in kinds.items()
                     if seen != {"back"} and (t, h) not in chosen}
         chosen = {(t, h) for t, h in chosen if "one" not in kinds[(t, h)] or (int(self.et_dst[t]), h) not in deferred}
-        immediate = np.zeros((E, H), dtype=np.int64)
+        out = np.zeros((E, H), dtype=np.int64)
         for t, h in chosen:
-            immediate[t, h] = 1
-        self._immediate[cache_key] = immediate
-        return immediate
+            out[t, h] = multihop.IMMEDIATE
+        seeded = set(cache_key[2])
+        for (t, h) in kinds:
+            b = int(self.et_dst[t])
+            if (t, h) in chosen or b in seeded or not flags[self.et_out[t]] & multihop.MAX1:
+                continue
+            if all(int(self.et_dst[u]) != b or (u, k) == (t, h) or (k > h and (u, k) in backs) for u, k in kinds):
+                out[t, h] |= multihop.FRESH
+        self._pair_flags[cache_key] = out
+        return out
 
     def _prepared_for(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
                       timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stream bounds and immediate pairs of a request shape, kept for the next request of that shape
+        """Stream bounds and pair flags of a request shape, kept for the next request of that shape
         (one dictionary lookup per call instead of a few).
 
         Args:
@@ -385,7 +402,7 @@ class CsrGraph:
         if held is None:
             T = len(self.schema.node_types)
             types = [single] if single >= 0 else np.flatnonzero(np.bincount(seed_types, minlength=T))
-            held = (*self.stream_bounds(fanouts), self.immediate_pairs(fanouts, types, timed))
+            held = (*self.stream_bounds(fanouts), self.pair_flags(fanouts, types, timed))
             if single >= 0:
                 if len(self._prepared) > 64:
                     self._prepared.clear()
@@ -406,7 +423,7 @@ class CsrGraph:
             request.validate(self.schema)
         T = len(self.schema.node_types)
         time = _NO_TIME if request.time is None else request.time
-        node_bound, edge_bound, immediate = self._prepared_for(request.fanouts, request.single_type,
+        node_bound, edge_bound, pair_flags = self._prepared_for(request.fanouts, request.single_type,
                                                                request.node_type, time is not _NO_TIME)
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
@@ -424,7 +441,7 @@ class CsrGraph:
             while True:
                 work = np.zeros(multihop.WORK_SIZE, np.int64)
                 status, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
-                    self.graph, self.src_ptr, self.src_list, T, request.fanouts, immediate, last, key, request.node,
+                    self.graph, self.src_ptr, self.src_list, T, request.fanouts, pair_flags, last, key, request.node,
                     request.node_type, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
                     plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin)
                 if status == multihop.OK:

@@ -231,7 +231,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     node_bound, edge_bound = engine.stream_bounds(request.fanouts)
     Sn, Se = node_bound.shape[1], edge_bound.shape[1]
     G = request.num_groups
-    immediate = engine.immediate_pairs(request.fanouts, request.node_type[:1], True)
+    pair_flags = engine.pair_flags(request.fanouts, request.node_type[:1], True)
     buf = np.empty(multihop.plan_size(G, Sn, Se), np.int64)
     seg = np.empty(5 * 100_000, np.int64)
     pool = HelperThreads()
@@ -246,7 +246,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         for seats_wanted in (2, 0, 1):
             work = np.zeros(multihop.WORK_SIZE, np.int64)
             out = multihop.sample_request(
-                engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, immediate, False,
+                engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, pair_flags, False,
                 np.uint64(request.key), request.node, request.node_type, request.time, request.group, node_bound,
                 edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000, work,
                 mail, min(seats, seats_wanted), 1000)
@@ -257,7 +257,9 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         assert results[0] == results[1] == results[2]
         assert _mail_counts(mail)["joined"] >= 1  # the helpers did join some call
         # Stopping wakes the helpers with no call open: one that was asleep joins, finds it closed and
-        # leaves; one that was still spinning sees the stop first. Either way nothing is left joined.
+        # leaves; one that was still spinning sees the stop first; one the OS held back (three threads on
+        # two cores) may first find the number of the last call it sat out, and join that too, closed.
+        # Either way nothing is left joined.
         joined = _mail_counts(mail)["joined"]
         mail[multihop.MAIL_SEATS] = 2
         threads = list(pool._threads)
@@ -265,7 +267,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         pool.stop()
     assert len(threads) == 2 and not any(t.is_alive() for t in threads) and mail[multihop.MAIL_RUNNING] == 0
     counts = _mail_counts(mail)
-    assert joined <= counts["joined"] <= joined + 2 and counts["left"] == counts["joined"]
+    assert joined <= counts["joined"] <= joined + 2 * 2 and counts["left"] == counts["joined"]
 
 
 def test_a_forked_child_samples_with_its_own_helpers(graph_store, customer_seeds):
@@ -398,22 +400,44 @@ def test_time_order_of_edge_times():
     assert multihop.time_order(indptr, indices, time, none, none) == (False, True)
 
 
+def _immediate(flags: np.ndarray) -> np.ndarray:
+    return flags & multihop.IMMEDIATE
+
+
 def test_immediate_pairs_are_the_last_hop_links_of_facts_and_back_edges(graph_store):
     """Customers -> facts -> (customer back edge, product link): the second hop is finished in the first loop."""
     schema, engine = graph_store.schema, graph_store.engine
     fanouts = np.full((len(schema.edge_types), 2), 3)
-    immediate = engine.immediate_pairs(fanouts, [schema.node_type_index("customers")], timed=True)
+    immediate = _immediate(engine.pair_flags(fanouts, [schema.node_type_index("customers")], timed=True))
     walked = {schema.edge_types[t]: immediate[t].tolist() for t in range(len(schema.edge_types))}
     assert walked[("orders", "customer_id", "customers")] == [0, 1]  # back edges
     assert walked[("orders", "product_id", "products")] == [0, 1]  # a link to an untimed table, no cut-off
     assert walked[("customers", "rev_customer_id", "orders")] == [0, 0]  # rows with a cut-off and draws
     # A fact seed's own links at hop 0: found through no edge, so a timed request cuts them off.
     orders = [schema.node_type_index("orders")]
-    assert engine.immediate_pairs(fanouts[:, :1], orders, timed=True).sum() == 0
-    untimed = engine.immediate_pairs(fanouts[:, :1], orders, timed=False)
-    assert untimed[schema.edge_types.index(("orders", "product_id", "products")), 0] == 1
+    assert _immediate(engine.pair_flags(fanouts[:, :1], orders, timed=True)).sum() == 0
+    untimed = engine.pair_flags(fanouts[:, :1], orders, timed=False)
+    assert untimed[schema.edge_types.index(("orders", "product_id", "products")), 0] == multihop.IMMEDIATE
     # Not the last hop: the products found would be expanded, so the pair stays in the general loops.
-    assert engine.immediate_pairs(np.full((len(schema.edge_types), 2), 3), orders, timed=False)[:, 0].sum() == 0
+    assert _immediate(engine.pair_flags(np.full((len(schema.edge_types), 2), 3), orders, timed=False))[:, 0].sum() == 0
+
+
+def test_fresh_pairs_are_first_finds_that_no_later_pair_looks_up(graph_store):
+    """A customer's orders and reviews at hop 0 are new to its subgraph (each order has one customer) and,
+    with two hops, only back edges reach them again: no hash table. With three hops, a product's orders may
+    be the customer's own, so the first hop's orders must be found again; and a seed order makes them not new."""
+    schema, engine = graph_store.schema, graph_store.engine
+    E = len(schema.edge_types)
+    customers, orders = [schema.node_type_index("customers")], [schema.node_type_index("orders")]
+    fresh = {schema.edge_types[t]: (engine.pair_flags(np.full((E, 2), 3), customers, timed=True)[t]
+                                    & multihop.FRESH).tolist() for t in range(E)}
+    assert fresh[("customers", "rev_customer_id", "orders")] == [multihop.FRESH, 0]
+    assert fresh[("customers", "rev_customer_id", "reviews")] == [multihop.FRESH, 0]
+    assert fresh[("orders", "product_id", "products")] == [0, 0]  # one product, many orders: de-duplicated
+    three = engine.pair_flags(np.full((E, 3), 3), customers, timed=True) & multihop.FRESH
+    assert three[schema.edge_types.index(("customers", "rev_customer_id", "orders")), 0] == 0
+    seeded = engine.pair_flags(np.full((E, 2), 3), customers + orders, timed=True) & multihop.FRESH
+    assert seeded[schema.edge_types.index(("customers", "rev_customer_id", "orders")), 0] == 0
 
 
 def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops():
@@ -434,8 +458,8 @@ def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops
         f_to_a = schema.edge_types.index(("f", "a_id", "a"))
         fanouts = np.full((len(schema.edge_types), 1), 2)
         a, f = schema.node_type_index("a"), schema.node_type_index("f")
-        assert graph.engine.immediate_pairs(fanouts, [f], timed=False)[f_to_a, 0] == 1
-        assert graph.engine.immediate_pairs(fanouts, [a, f], timed=False)[f_to_a, 0] == 0
+        assert _immediate(graph.engine.pair_flags(fanouts, [f], timed=False))[f_to_a, 0] == 1
+        assert _immediate(graph.engine.pair_flags(fanouts, [a, f], timed=False))[f_to_a, 0] == 0
         for types in ([f, f, f], [f, a, f, a]):
             request = SubgraphRequest(node=np.array([5, 2, 4, 1])[:len(types)], node_type=np.array(types),
                                       group=np.array([0, 0, 1, 1])[:len(types)], fanouts=fanouts, key=9)
