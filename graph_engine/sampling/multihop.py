@@ -826,10 +826,12 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
     edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
     if overflow.any():
         empty = np.empty(0, np.int64)
-        return OVERFLOW, empty, empty, empty, empty, empty, node_totals, edge_totals
+        return OVERFLOW, empty, empty, empty, empty, empty, empty, node_totals, edge_totals
     N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
-    node, batch = np.empty(N, np.int64), np.empty(N, np.int64)
-    row, col, eid = np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M, np.int64)
+    # One buffer, node | batch | row | col | eid: the caller makes one tensor of it, split in one call.
+    flat = np.empty(2 * N + 3 * M, np.int64)
+    node, batch = flat[:N], flat[N:2 * N]
+    row, col, eid = flat[2 * N:2 * N + M], flat[2 * N + M:2 * N + 2 * M], flat[2 * N + 2 * M:]
     for c in range(C):
         for s in range(Sn):
             n, src = np.uint64(get2(node_count, c, s)), np.uint64(get2(node_seg, c, s))
@@ -846,7 +848,7 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
                 r, q = out_row[src + j], out_col[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
                 col[dst + j] = get2(offset, c, q >> 40) + (q & _LOW40)
-    return OK, node, batch, row, col, eid, node_totals, edge_totals
+    return OK, flat, node, batch, row, col, eid, node_totals, edge_totals
 
 
 @nb.njit(cache=True)
@@ -869,7 +871,8 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
         store_i64(work_at, WORK_NEED + 1, need_edges)
         store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
         empty = np.empty(0, np.int64)
-        return SCRATCH, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
+        return (SCRATCH, empty, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64),
+                np.empty((0, 0), np.int64))
     store_i64(work_at, WORK_CHUNKS, C)
     store_i64(work_at, WORK_NEXT, C)  # front 0, back C (see _claim)
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
@@ -901,9 +904,9 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         spin: pauses to wait for another thread before sleeping until it wakes this one.
 
     Returns:
-        ``(status, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of the
-        nodes and their groups, and of the edges' rows, columns (positions within their node type) and
-        edge ids; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
+        ``(status, flat, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of
+        the nodes and their groups, and of the edges' rows, columns (positions within their node type) and
+        edge ids, which are consecutive views of ``flat``; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
         group ran out of room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
         ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
     """

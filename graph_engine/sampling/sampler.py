@@ -274,21 +274,24 @@ class TemporalNeighborSampler(BaseSampler):
         request = SubgraphRequest(node=node, node_type=node_type, group=group, fanouts=self.fanouts, time=time,
                                   strategy=self.strategy, key=self._next_key() if key is None else key)
         result = self.graph_store.sample_subgraph(request)
-        # Views, not copies: one tensor per flat array, split per type in one call each.
         node_counts, edge_counts = result.node_counts.tolist(), result.edge_counts.tolist()
         node_sizes, edge_sizes = [sum(c) for c in node_counts], [sum(c) for c in edge_counts]
         node_types, edge_types = self.schema.node_types, self.schema.edge_types
-
-        def per_type(array: np.ndarray, names: Sequence, sizes: list[int]) -> dict:
-            # split_with_sizes: Tensor.split's Python wrapper costs more than the views it makes.
-            return dict(zip(names, torch.from_numpy(array).split_with_sizes(sizes)))
-
+        # Views, not copies, made in as few calls as possible (each tensor costs ~0.5 us, each call more):
+        # split_with_sizes, as Tensor.split's Python wrapper costs more than the views it makes.
+        T, E = len(node_types), len(edge_types)
+        if result.flat is not None:
+            parts = torch.from_numpy(result.flat).split_with_sizes(node_sizes * 2 + edge_sizes * 3)
+        else:
+            parts = sum((torch.from_numpy(array).split_with_sizes(sizes) for array, sizes in (
+                (result.node, node_sizes), (result.batch, node_sizes), (result.row, edge_sizes),
+                (result.col, edge_sizes), (result.edge, edge_sizes))), ())
         return HeteroSamplerOutput(
-            node=per_type(result.node, node_types, node_sizes),
-            row=per_type(result.row, edge_types, edge_sizes),
-            col=per_type(result.col, edge_types, edge_sizes),
-            edge=per_type(result.edge, edge_types, edge_sizes),
-            batch=per_type(result.batch, node_types, node_sizes) if self.disjoint else None,
+            node=dict(zip(node_types, parts[:T])),
+            row=dict(zip(edge_types, parts[2 * T:2 * T + E])),
+            col=dict(zip(edge_types, parts[2 * T + E:2 * T + 2 * E])),
+            edge=dict(zip(edge_types, parts[2 * T + 2 * E:])),
+            batch=dict(zip(node_types, parts[T:2 * T])) if self.disjoint else None,
             num_sampled_nodes=dict(zip(node_types, node_counts)),
             num_sampled_edges=dict(zip(edge_types, edge_counts)),
         )

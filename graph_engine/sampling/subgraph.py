@@ -130,6 +130,8 @@ class SubgraphResult:
         col: int64 destination of each sampled edge, likewise.
         edge: int64 edge id: position in the CSC layout of the edge type (the CSR of its reverse).
         edge_counts: int64 [E, H] edges per edge type (schema order) and hop.
+        flat: ``node``, ``batch``, ``row``, ``col`` and ``edge`` as one array, when they are consecutive parts
+            of it (as the in-process engine makes them), else None.
     """
 
     node: np.ndarray
@@ -139,6 +141,7 @@ class SubgraphResult:
     col: np.ndarray
     edge: np.ndarray
     edge_counts: np.ndarray
+    flat: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def split(self, schema: GraphSchema) -> "SplitSubgraph":
         """Per-type views (no copies) keyed by node type and edge type."""
@@ -440,12 +443,12 @@ class CsrGraph:
             mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
             while True:
                 work = np.zeros(multihop.WORK_SIZE, np.int64)
-                status, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
+                status, flat, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
                     self.graph, self.src_ptr, self.src_list, T, request.fanouts, pair_flags, last, key, request.node,
                     request.node_type, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
                     plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin)
                 if status == multihop.OK:
-                    return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts)
+                    return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts, flat)
                 if status == multihop.SCRATCH:
                     scratch.ensure_segments(int(work[multihop.WORK_NEED]), int(work[multihop.WORK_NEED + 1]))
                     continue
