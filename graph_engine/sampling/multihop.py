@@ -206,13 +206,13 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         caps_in: int64 [G] edge capacity per group from an earlier overflowed call, or empty.
         chunk_slots: edge slots per chunk.
         group_ptr [G+1], group_time [G], caps [G], chunk_g [G+1], node_seg [G, Sn+1], edge_seg [G, Se+1],
-            largest [3]: written (G groups make at most G chunks).
+            largest [4]: written (G groups make at most G chunks).
 
     Returns:
         The number of chunks C. Written: the seeds of each group (``group_ptr``), its anchor and edge
         capacity, each chunk's first group (``chunk_g[:C+1]``), and ``node_seg[c, s]``, where chunk
         ``c``'s segment of node stream ``s`` starts in the node scratch (column ``Sn``: where the chunk's
-        region ends), likewise for edges; ``largest`` holds the most node slots, edge slots and groups of
+        region ends), likewise for edges; ``largest[:3]`` holds the most node slots, edge slots and groups of
         one chunk.
     """
     S = group.shape[0]
@@ -260,7 +260,7 @@ def plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, c
         acc_seeds += size
     put(chunk_g, C, G)
     # Segments: a group at full capacity gets its seeds' bounds; a capped group a share of each bound.
-    largest[:] = 1
+    largest[:3] = 1
     node_cap = np.empty(Sn, np.float64)
     edge_cap = np.empty(Se, np.float64)
     full = np.empty(T, np.float64)
@@ -649,13 +649,13 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
 @nb.njit(cache=True)
 def plan_size(G, Sn, Se):
     """int64 slots of the per-call buffer :func:`_carve` lays out for G groups and Sn/Se streams."""
-    return 2 * (G + 1) + 4 * G + 3 + G * (Sn + 1) + G * (Se + 1) + 3 * G * Sn + 2 * G * Se
+    return 2 * (G + 1) + 4 * G + 4 + G * (Sn + 1) + G * (Se + 1) + 3 * G * Sn + 2 * G * Se
 
 
 @nb.njit(cache=True, inline="always")
 def _carve(buf, G, Sn, Se):
     """The per-call arrays as views of one buffer (``plan_size(G, Sn, Se)`` slots; G groups make at most G
-    chunks): ``(group_ptr [G+1], chunk_g [G+1], group_time [G], caps [G], overflow [G], largest [3],
+    chunks): ``(group_ptr [G+1], chunk_g [G+1], group_time [G], caps [G], overflow [G], largest [4],
     node_seg [G, Sn+1], edge_seg [G, Se+1], node_count, node_base, offset [G, Sn], edge_count, edge_base
     [G, Se])``. One buffer kept between calls spares a dozen allocations and arguments per call."""
     at = 0
@@ -669,8 +669,8 @@ def _carve(buf, G, Sn, Se):
     at += G
     overflow = buf[at:at + G]
     at += G
-    largest = buf[at:at + 3]
-    at += 3
+    largest = buf[at:at + 4]  # [3]: the number of chunks (see _sample_steps)
+    at += 4
     node_seg = buf[at:at + G * (Sn + 1)].reshape((G, Sn + 1))
     at += G * (Sn + 1)
     edge_seg = buf[at:at + G * (Se + 1)].reshape((G, Se + 1))
@@ -704,8 +704,8 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
     Any number of threads may run this at once on the same arguments (each chunk is sampled once);
     ``work[WORK_DONE]`` counts the chunks finished (each thread adds its count when it runs out).
     ``pair_flags`` [E, H] marks the (expansion type, hop) pairs finished in the first loop (``IMMEDIATE``) and
-    those whose neighbours are new to their group (``FRESH``; see the module docstring). Written: the segments, and per chunk its node and edge counts per stream and ``overflow``
-    (groups that ran out of room).
+    those whose neighbours are new to their group (``FRESH``; see the module docstring). Written: the
+    segments, and per chunk its node and edge counts per stream and ``overflow`` (groups that ran out of room).
     """
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, (num_node_types * (fanouts.shape[1] + 1)),
@@ -854,15 +854,23 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
 @nb.njit(cache=True)
 def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                  edge_cap, work, spin):
+                  edge_cap, work, spin, same_plan):
     """The caller's steps of :func:`sample_request`."""
     work_at = data_address(work)
     num_edge_types, num_hops = fanouts.shape
     Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
-    C = plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots, group_ptr, group_time,
-             caps, chunk_g, node_seg, edge_seg, largest)
+    if same_plan:  # one seed per group: only the anchors differ from the plan ``buf`` holds
+        C = largest[3]
+        if seed_time.shape[0] > 0:
+            group_time[:] = seed_time
+        else:
+            group_time[:] = INT64_MAX
+    else:
+        C = plan(group, seed_type, seed_time, node_bound, edge_bound, budget, caps_in, chunk_slots, group_ptr,
+                 group_time, caps, chunk_g, node_seg, edge_seg, largest)
+        largest[3] = C
     overflow[:] = 0
     need_nodes = node_seg[C - 1, Sn] if C else 0
     need_edges = edge_seg[C - 1, Se] if C else 0
@@ -886,7 +894,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
 @nb.njit(cache=True, nogil=True)
 def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                    seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                   edge_cap, work, mail, seats, spin):
+                   edge_cap, work, mail, seats, spin, same_plan):
     """Sample a validated request on the calling thread and ``seats`` helper threads (see :func:`helper_loop`).
 
     Steps: :func:`plan`; the chunks, taken from a shared counter by the caller and the helpers
@@ -902,13 +910,16 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         work: int64 [WORK_SIZE] zeros (a fresh one per call).
         mail: int64 [MAIL_SIZE] the helpers' mailbox; seats: how many helpers may join (0: none).
         spin: pauses to wait for another thread before sleeping until it wakes this one.
+        same_plan: ``buf`` holds the plan of a call that differed only in its seeds' nodes and anchors, with
+            one seed per group (G seeds), no ``caps_in`` and the same seed type, bounds, budget and
+            chunk_slots: planning is skipped but for the anchors.
 
     Returns:
         ``(status, flat, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of
         the nodes and their groups, and of the edges' rows, columns (positions within their node type) and
-        edge ids, which are consecutive views of ``flat``; node_totals [T, H+1] and edge_totals [E, H]. Otherwise empty arrays and: OVERFLOW when a
-        group ran out of room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
-        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
+        edge ids, which are consecutive views of ``flat``; node_totals [T, H+1] and edge_totals [E, H].
+        Otherwise empty arrays and: OVERFLOW when a group ran out of room (retry with :func:`next_caps`);
+        SCRATCH when the segment scratch needs ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
     """
     mail_at = data_address(mail)
     if seats > 0:
@@ -916,7 +927,7 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
                  seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
     out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                         seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                        edge_cap, work, spin)
+                        edge_cap, work, spin, same_plan)
     if seats > 0:
         _close(mail_at, spin)
     return out

@@ -195,11 +195,13 @@ def _address(array: np.ndarray | None) -> int:
 class _Scratch:
     """Scratch reused between calls (fresh pages on every call would cost page faults): the per-call
     buffer of :func:`multihop.sample_request` (``plan``, for up to ``groups`` groups) and the segments
-    (``seg``: ``node_cap`` node slots and ``edge_cap`` edge slots)."""
+    (``seg``: ``node_cap`` node slots and ``edge_cap`` edge slots). ``plan_key`` says what plan the buffer
+    holds, when a later call may reuse it (see ``same_plan`` of :func:`multihop.sample_request`)."""
 
     def __init__(self) -> None:
         self.plan = np.empty(0, np.int64)
         self.shape = (-1, -1, -1)  # (groups, Sn, Se) the plan buffer is laid out for
+        self.plan_key: tuple | None = None
         self.seg = np.empty(0, np.int64)
         self.node_cap = self.edge_cap = 0
 
@@ -212,6 +214,7 @@ class _Scratch:
         else:
             return self.plan
         self.plan = np.empty(multihop.plan_size(*self.shape), np.int64)
+        self.plan_key = None
         return self.plan
 
     def ensure_segments(self, nodes: int, edges: int) -> None:
@@ -438,15 +441,23 @@ class CsrGraph:
         Sn, Se = node_bound.shape[1], edge_bound.shape[1]
         # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
         spin = _SPIN + 2 * S
+        # A plan depends on the seeds' groups and types, not their nodes and anchors: with one seed per group
+        # (a NodeLoader's batches) it is the same for every batch of a size.
+        reusable = (S, request.single_type, request.fanouts.tobytes(), SLOT_BUDGET, CHUNK_SLOTS) if (
+            G == S and request.single_type >= 0) else None
         with KERNEL_LOCK:
             plan = scratch.ensure_plan(G, Sn, Se)
             mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
             while True:
+                leaves = reusable if caps is _NO_CAPS else None  # the plan this call leaves in the buffer
+                same_plan = leaves is not None and scratch.plan_key == leaves
+                scratch.plan_key = None
                 work = np.zeros(multihop.WORK_SIZE, np.int64)
                 status, flat, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
                     self.graph, self.src_ptr, self.src_list, T, request.fanouts, pair_flags, last, key, request.node,
                     request.node_type, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
-                    plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin)
+                    plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin, same_plan)
+                scratch.plan_key = leaves
                 if status == multihop.OK:
                     return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts, flat)
                 if status == multihop.SCRATCH:

@@ -194,6 +194,37 @@ def test_chunking_threads_and_table_growth_do_not_change_the_result(graph_store,
         numba.set_num_threads(before)
 
 
+def test_batches_of_one_seed_per_group_reuse_the_plan_and_match_the_reference(graph_store, monkeypatch):
+    """Batches of one size and seed type (a NodeLoader's) reuse the plan of the batch before but for the
+    anchors; another size, or a retry after running out of room (capped groups), plans afresh."""
+    engine = graph_store.engine
+    scratch = lambda: engine._local.scratch  # noqa: E731 - the calling thread's scratch
+    fanouts = np.full((len(graph_store.schema.edge_types), 2), 3)
+    customers = graph_store.num_nodes("customers")
+    rng = np.random.default_rng(3)
+    signup = np.asarray(graph_store.node_time("customers"))
+    reused = []
+    for size in (40, 40, 40, 25, 40):
+        nodes = rng.integers(0, customers, size)
+        times = signup[nodes] + rng.integers(0, 400 * 86_400, size)
+        request = _request(graph_store, "customers", nodes, fanouts, times, key=int(size) + len(reused))
+        before = getattr(engine._local, "scratch", None)
+        held = None if before is None else before.plan_key
+        assert_matches(graph_store, request)
+        reused.append(held is not None and held == scratch().plan_key)
+    assert reused == [False, True, True, False, False]
+    # Capped slots: calls run out of room and retry with grown capacities, which the next call must not reuse.
+    retries = []
+    next_caps = multihop.next_caps
+    monkeypatch.setattr(multihop, "next_caps", lambda *args: retries.append(1) or next_caps(*args))
+    monkeypatch.setattr(subgraph, "SLOT_BUDGET", 1)
+    for key in (1, 2):
+        request = _request(graph_store, "customers", np.arange(40), np.full_like(fanouts, -1), key=key)
+        assert_matches(graph_store, request)
+        assert retries and scratch().plan_key is None
+        retries.clear()
+
+
 def test_helpers_that_are_late_or_give_up_do_not_change_the_result(graph_store, customer_seeds, monkeypatch):
     """No spinning at all (spin 0): a helper that arrives before the plan is ready gives up, and the caller
     sleeps at once while a helper holds a chunk (the helper wakes it) and while a helper has not left.
@@ -249,7 +280,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
                 engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, pair_flags, False,
                 np.uint64(request.key), request.node, request.node_type, request.time, request.group, node_bound,
                 edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000, work,
-                mail, min(seats, seats_wanted), 1000)
+                mail, min(seats, seats_wanted), 1000, False)
             assert out[0] == multihop.OK
             results.append([a.tolist() for a in out[1:]])
             counts = _mail_counts(mail)
