@@ -810,7 +810,7 @@ def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, n
 
 
 @nb.njit(cache=True)
-def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
+def _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
     """Gather the chunks' segments into fresh output arrays, edges with their codes turned into positions
     within their node type; see :func:`sample_request` for what it returns.
 
@@ -844,10 +844,16 @@ def _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, 
             dst = np.uint64(get2(edge_base, c, s))
             for j in range(n):
                 eid[dst + j] = out_eid[src + j]
+            # An edge's column is the node it was found from, a node of the hop's frontier: all columns of
+            # the stream point into one node stream, so a shift turns them into positions (a loop that
+            # vectorizes); its rows may point anywhere (a node found before, a back edge's parent).
+            col_stream = get2(graph, s // num_hops, COL_DST) * (num_hops + 1) + s % num_hops
+            shift = get2(offset, c, col_stream) - (col_stream << 40)
             for j in range(n):
-                r, q = out_row[src + j], out_col[src + j]
+                col[dst + j] = out_col[src + j] + shift
+            for j in range(n):
+                r = out_row[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
-                col[dst + j] = get2(offset, c, q >> 40) + (q & _LOW40)
     return OK, flat, node, batch, row, col, eid, node_totals, edge_totals
 
 
@@ -888,7 +894,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
                  seed_type, buf, G, seg, node_cap, edge_cap, work)
     _wait_until(work_at + 8 * WORK_DONE, C, work_at + 8 * WORK_WAITER, spin)
     store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-    return _finish(C, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
+    return _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
 
 
 @nb.njit(cache=True, nogil=True)
