@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import warnings
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from graph_engine.schema import EdgeType, GraphSchema
 from platform_core.artifacts import ArtifactStore
 from platform_core.errors import UserFacingError
 from platform_core.object_store import ObjectStore
+
+#: What a caller builds from a sampled subgraph (see SamplingGraphStore.sample_subgraph).
+Built = TypeVar("Built")
 
 
 class ReadOnlyStoreError(UserFacingError, RuntimeError):
@@ -53,13 +56,22 @@ class SamplingGraphStore(GraphStore):
         """Node and edge types of the served graph."""
 
     # ---- sampling ----------------------------------------------------------------------------
-    def sample_subgraph(self, request: SubgraphRequest) -> SubgraphResult:
+    def sample_subgraph(self, request: SubgraphRequest,
+                        build: Callable[[SubgraphResult], Built] | None = None) -> SubgraphResult | Built:
         """Sample the subgraph described by ``request``.
+
+        Args:
+            request: seeds and settings.
+            build: turns the result into what the caller wants (e.g. tensors), called once; its value is
+                returned. It may read the result's counts and make views of its arrays, but not read their
+                values: an in-process store may still be filling them while it runs (the copy overlaps the
+                caller's work); they are complete when this returns.
 
         Raises:
             SamplingError: the request does not fit the graph.
         """
-        return self._sample_subgraph(request.validate(self.schema))
+        request = request.validate(self.schema)
+        return self._sample_subgraph(request) if build is None else self._build_subgraph(request, build)
 
     def draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None = None, key: int = 0,
                    weight: np.ndarray | None = None) -> np.ndarray:
@@ -133,6 +145,11 @@ class SamplingGraphStore(GraphStore):
     def _sample_subgraph(self, request: SubgraphRequest) -> SubgraphResult:
         """Sample a validated request."""
 
+    def _build_subgraph(self, request: SubgraphRequest, build: Callable[[SubgraphResult], Built]) -> Built:
+        """Sample a validated request and build from it (see :meth:`sample_subgraph`): by default, one after
+        the other."""
+        return build(self._sample_subgraph(request))
+
     @abstractmethod
     def _draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int,
                     weight: np.ndarray | None) -> np.ndarray:
@@ -204,6 +221,9 @@ class ArtifactGraphStore(SamplingGraphStore):
 
     def _sample_subgraph(self, request: SubgraphRequest) -> SubgraphResult:
         return self.engine.sample(request, validated=True)
+
+    def _build_subgraph(self, request: SubgraphRequest, build: Callable[[SubgraphResult], Built]) -> Built:
+        return self.engine.sample(request, validated=True, build=build)
 
     def _draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int,
                     weight: np.ndarray | None) -> np.ndarray:

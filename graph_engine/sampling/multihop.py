@@ -20,9 +20,12 @@ they share a ``work`` array whose state says which step is open:
    within the chunk's segment``. A hop runs as loops over the chunk's (frontier node, expansion type)
    pairs, each prefetching what the next one reads, so that many independent cache misses are in flight
    at once: pairs and their prefetches; row bounds; time cut-offs; draws; neighbours.
-3. :func:`_finish` (caller): prefix sums over (stream, chunk) give each segment's output position;
-   nodes are copied segment by segment, edges with their codes turned into positions within their node
-   type (bound by memory bandwidth: a second thread would only add CPU time).
+3. :func:`_lay_out` (caller): prefix sums over (stream, chunk) give each segment's output position in
+   a fresh output buffer.
+4. :func:`_copy_out` (one thread: bound by memory bandwidth, a second would only add CPU time): nodes
+   are copied segment by segment, edges with their codes turned into positions within their node type.
+   With helpers, a helper copies while the caller returns and makes its views of the output (tensors);
+   the caller then completes the call (:func:`complete_request`).
 
 Per-call arrays live in two buffers kept between calls (:func:`_carve`, :func:`_carve_segments`): a
 dozen fewer allocations and arguments per call. The threads wait for each other by spinning a bounded
@@ -100,10 +103,13 @@ OK, OVERFLOW, SCRATCH = 0, 1, 2
 CHUNK_SEEDS = 256
 #: Slots of the ``work`` array shared by a request's threads: the chunks left (see :func:`_claim`), the
 #: chunks done and the state (each a cache line apart), the number of chunks, the scratch a call needs (2),
-#: whether the caller sleeps on the chunks done.
-WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_WAITER, WORK_SIZE = 0, 8, 16, 24, 25, 27, 32
-#: States of a request (``work[WORK_STATE]``): planning, chunks open, closed.
-PLANNING, SAMPLING, CLOSED = 0, 1, -1
+#: whether the caller sleeps on the chunks done; the output buffer's address and its node and edge counts,
+#: who copies the segments into it (0: nobody yet, 1: a helper, 2: the caller), whether they are copied,
+#: whether the caller sleeps on that.
+(WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_WAITER, WORK_FLAT, WORK_N, WORK_M, WORK_COPY,
+ WORK_COPIED, WORK_COPY_WAITER, WORK_SIZE) = (0, 8, 16, 24, 25, 27, 32, 33, 34, 35, 36, 37, 40)
+#: States of a request (``work[WORK_STATE]``): planning, chunks open, output laid out (to copy), closed.
+PLANNING, SAMPLING, COPYING, CLOSED = 0, 1, 2, -1
 # Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
 _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
@@ -810,18 +816,12 @@ def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, n
 
 
 @nb.njit(cache=True)
-def _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
-    """Gather the chunks' segments into fresh output arrays, edges with their codes turned into positions
-    within their node type; see :func:`sample_request` for what it returns.
-
-    On the calling thread alone: the copies are bound by memory bandwidth, so a second thread only adds
-    CPU time (measured: same wall time, +30 us of CPU per batch of 1024 seeds). Unsigned indices let the
-    plain copies vectorize.
-    """
+def _lay_out(C, num_node_types, num_edge_types, num_hops, buf, G):
+    """Lay the output out: each segment's position (:func:`_layout`) and a fresh output buffer (not yet
+    filled: see :func:`_copy_out`); see :func:`sample_request` for what it returns."""
     Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
-    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
     node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
     edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
     if overflow.any():
@@ -830,8 +830,29 @@ def _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, nod
     N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
     # One buffer, node | batch | row | col | eid: the caller makes one tensor of it, split in one call.
     flat = np.empty(2 * N + 3 * M, np.int64)
+    return (OK, flat, flat[:N], flat[N:2 * N], flat[2 * N:2 * N + M], flat[2 * N + M:2 * N + 2 * M],
+            flat[2 * N + 2 * M:], node_totals, edge_totals)
+
+
+@nb.njit(cache=True)
+def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
+    """Copy the chunks' segments into the output buffer laid out by :func:`_lay_out` (its address and sizes
+    in ``work``), edges with their codes turned into positions within their node type.
+
+    By one thread (a helper, while the caller turns the output into tensors, or the caller): the copies
+    are bound by memory bandwidth, so splitting them between threads gave the same wall time and more
+    CPU time (measured: +30 us of CPU per batch of 1024 seeds). Unsigned indices let the plain copies
+    vectorize.
+    """
+    work_at = data_address(work)
+    C, N, M = load_i64(work_at, WORK_CHUNKS), load_i64(work_at, WORK_N), load_i64(work_at, WORK_M)
+    flat = nb.carray(int64_pointer(load_i64(work_at, WORK_FLAT)), 2 * N + 3 * M)
     node, batch = flat[:N], flat[N:2 * N]
     row, col, eid = flat[2 * N:2 * N + M], flat[2 * N + M:2 * N + 2 * M], flat[2 * N + 2 * M:]
+    Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
+    (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
+     edge_count, edge_base) = _carve(buf, G, Sn, Se)
+    out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
     for c in range(C):
         for s in range(Sn):
             n, src = np.uint64(get2(node_count, c, s)), np.uint64(get2(node_seg, c, s))
@@ -854,13 +875,26 @@ def _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, nod
             for j in range(n):
                 r = out_row[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
-    return OK, flat, node, batch, row, col, eid, node_totals, edge_totals
+
+
+@nb.njit(cache=True)
+def _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, who):
+    """Copy the output (:func:`_copy_out`) unless another thread has taken the copy; ``who``: 1 a helper, 2
+    the caller. Returns whether this thread copied."""
+    work_at = data_address(work)
+    if compare_swap_i64(work_at + 8 * WORK_COPY, 0, who) != 0:
+        return False
+    _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
+    store_release_i64(work_at + 8 * WORK_COPIED, 1)
+    if load_acquire_i64(work_at + 8 * WORK_COPY_WAITER) != 0:
+        futex_wake(work_at + 8 * WORK_COPIED, 1)
+    return True
 
 
 @nb.njit(cache=True)
 def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                  edge_cap, work, spin, same_plan):
+                  edge_cap, work, spin, same_plan, defer_copy):
     """The caller's steps of :func:`sample_request`."""
     work_at = data_address(work)
     num_edge_types, num_hops = fanouts.shape
@@ -893,8 +927,19 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
     _take_chunks(C, False, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
                  seed_type, buf, G, seg, node_cap, edge_cap, work)
     _wait_until(work_at + 8 * WORK_DONE, C, work_at + 8 * WORK_WAITER, spin)
-    store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-    return _finish(C, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
+    out = _lay_out(C, num_node_types, num_edge_types, num_hops, buf, G)
+    if out[0] != OK:
+        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+        return out
+    store_i64(work_at, WORK_FLAT, data_address(out[1]))
+    store_i64(work_at, WORK_N, out[2].shape[0])
+    store_i64(work_at, WORK_M, out[4].shape[0])
+    if defer_copy:  # a helper may copy while the caller goes on (see complete_request)
+        store_release_i64(work_at + 8 * WORK_STATE, COPYING)
+    else:
+        store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+        _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, 2)
+    return out
 
 
 @nb.njit(cache=True, nogil=True)
@@ -904,9 +949,14 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
     """Sample a validated request on the calling thread and ``seats`` helper threads (see :func:`helper_loop`).
 
     Steps: :func:`plan`; the chunks, taken from a shared counter by the caller and the helpers
-    (``work[WORK_STATE]`` tells a helper when the plan is ready); :func:`_finish`. Helpers are woken
-    first thing (waking a sleeping thread takes longer than planning); one that arrives late finds the
-    chunks taken, and the call returns only once every helper that joined it has left.
+    (``work[WORK_STATE]`` tells a helper when the plan is ready); :func:`_lay_out`; :func:`_copy_out`.
+    Helpers are woken first thing (waking a sleeping thread takes longer than planning); one that arrives
+    late finds the chunks taken. With helpers, an OK call returns as soon as the output is laid out: a
+    helper copies the segments into it meanwhile, so the caller can make its views (tensors) at the same
+    time, and the caller must then call :func:`complete_request` (which copies, unless a helper has
+    taken the copy, and returns once every helper that joined the call has left) before reading the
+    output or reusing any array of the call. Without helpers, or when not OK, the call is complete when
+    it returns.
 
     Args:
         graph ... seed_type: as :func:`_take_chunks`; seed_time, group, node_bound ... chunk_slots: as
@@ -933,10 +983,23 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
                  seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
     out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                         seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                        edge_cap, work, spin, same_plan)
-    if seats > 0:
+                        edge_cap, work, spin, same_plan, seats > 0)
+    if seats > 0 and out[0] != OK:
         _close(mail_at, spin)
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def complete_request(graph, num_node_types, fanouts, buf, G, seg, node_cap, edge_cap, work, mail, seats, spin):
+    """Finish an OK :func:`sample_request` (same arguments): copy the output unless a helper has taken the
+    copy (then wait for it), and with helpers, close the call and wait until every helper that joined it has
+    left. Idempotent on the copy; call once per OK call."""
+    work_at = data_address(work)
+    num_edge_types, num_hops = fanouts.shape
+    if not _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, 2):
+        _wait_until(work_at + 8 * WORK_COPIED, 1, work_at + 8 * WORK_COPY_WAITER, spin)
+    if seats > 0:
+        _close(data_address(mail), spin)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -1035,12 +1098,17 @@ def _help_from_mail(mail_at):
 def _help(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type, buf, G, seg,
           node_cap, edge_cap, work, spin):
     """A helper's part of :func:`sample_request` (same arrays): wait (at most ``spin`` pauses) for the plan,
-    then take chunks until none is left."""
+    take chunks until none is left, wait (as long) for the output to be laid out and copy it, unless the
+    caller has taken the copy."""
     work_at = data_address(work)
-    if _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin) != SAMPLING:
-        return
-    _take_chunks(load_i64(work_at, WORK_CHUNKS), True, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
-                 last, key, seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work)
+    state = _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin)
+    if state == SAMPLING:
+        _take_chunks(load_i64(work_at, WORK_CHUNKS), True, graph, src_ptr, src_list, num_node_types, fanouts,
+                     pair_flags, last, key, seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work)
+        state = _wait_while(work_at + 8 * WORK_STATE, SAMPLING, spin)
+    if state == COPYING:
+        _copy_if_first(work, graph, num_node_types, fanouts.shape[0], fanouts.shape[1], buf, G, seg, node_cap,
+                       edge_cap, 1)
 
 
 @nb.njit(cache=True, nogil=True)

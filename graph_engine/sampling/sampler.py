@@ -33,7 +33,7 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import NumNeighbors
 
 from graph_engine.graph_store import SamplingGraphStore
-from graph_engine.sampling.subgraph import STRATEGIES, SamplingError, SubgraphRequest
+from graph_engine.sampling.subgraph import STRATEGIES, SamplingError, SubgraphRequest, SubgraphResult
 from graph_engine.schema import EdgeType
 
 _MASK = 0xFFFF_FFFF_FFFF_FFFF
@@ -273,7 +273,11 @@ class TemporalNeighborSampler(BaseSampler):
                 key: int | None = None) -> HeteroSamplerOutput:
         request = SubgraphRequest(node=node, node_type=node_type, group=group, fanouts=self.fanouts, time=time,
                                   strategy=self.strategy, key=self._next_key() if key is None else key)
-        result = self.graph_store.sample_subgraph(request)
+        # Built while the store may still be copying the sampled arrays: views only, no values read.
+        return self.graph_store.sample_subgraph(request, build=self._output)
+
+    def _output(self, result: SubgraphResult) -> HeteroSamplerOutput:
+        """PyG's output over ``result``'s arrays (views; their values are not read)."""
         node_counts, edge_counts = result.node_counts.tolist(), result.edge_counts.tolist()
         node_sizes, edge_sizes = [sum(c) for c in node_counts], [sum(c) for c in edge_counts]
         node_types, edge_types = self.schema.node_types, self.schema.edge_types

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numba
 import numpy as np
@@ -415,12 +415,16 @@ class CsrGraph:
                 self._prepared[cache_key] = held
         return held
 
-    def sample(self, request: SubgraphRequest, *, validated: bool = False) -> SubgraphResult:
+    def sample(self, request: SubgraphRequest, *, validated: bool = False,
+               build: Callable[[SubgraphResult], Any] | None = None) -> Any:
         """Sample the subgraph of ``request`` (see :mod:`.multihop`), on ``numba.get_num_threads()`` threads.
 
         Args:
             request: seeds and settings.
             validated: the request already passed :meth:`SubgraphRequest.validate` for this schema.
+            build: called with the result while a helper thread may still be filling its arrays (it may
+                read the counts and make views, not read the arrays); its value is returned, once they are
+                filled. None: the result is returned.
 
         Raises:
             SamplingError: a malformed request.
@@ -459,7 +463,12 @@ class CsrGraph:
                     plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin, same_plan)
                 scratch.plan_key = leaves
                 if status == multihop.OK:
-                    return SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts, flat)
+                    result = SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts, flat)
+                    try:
+                        return result if build is None else build(result)
+                    finally:
+                        multihop.complete_request(self.graph, T, request.fanouts, plan, G, scratch.seg,
+                                                  scratch.node_cap, scratch.edge_cap, work, mail, seats, spin)
                 if status == multihop.SCRATCH:
                     scratch.ensure_segments(int(work[multihop.WORK_NEED]), int(work[multihop.WORK_NEED + 1]))
                     continue
