@@ -50,9 +50,11 @@ def mix64(x: int) -> int:
 def _numpy(tensor: torch.Tensor | None) -> np.ndarray | None:
     if tensor is None:
         return None
-    if tensor.dtype == torch.int64 and tensor.device.type == "cpu" and not tensor.requires_grad:
-        return tensor.numpy()
-    return tensor.detach().cpu().numpy().astype(np.int64, copy=False)
+    try:  # a CPU tensor without grad: one call (each attribute read of a tensor costs about as much)
+        array = tensor.numpy()
+    except (RuntimeError, TypeError):
+        array = tensor.detach().cpu().numpy()
+    return array if array.dtype == np.int64 else array.astype(np.int64)
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,6 +102,7 @@ class TemporalNeighborSampler(BaseSampler):
         self.strategy = strategy
         self.disjoint = disjoint
         self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
+        self._mixed_seed = mix64(self.seed)
         self.fanouts = self._fanouts(num_neighbors, default)
         self.num_hops = int(self.fanouts.shape[1])
         self._calls = 0
@@ -140,7 +143,7 @@ class TemporalNeighborSampler(BaseSampler):
         info = torch.utils.data.get_worker_info()
         worker = 0 if info is None else info.id + 1
         self._calls += 1
-        return mix64(mix64(self.seed) ^ mix64((worker << 40) + self._calls))
+        return mix64(self._mixed_seed ^ mix64((worker << 40) + self._calls))
 
     # ---- PyG BaseSampler --------------------------------------------------------------------
     def sample_from_nodes(self, index: NodeSamplerInput, **kwargs: Any) -> HeteroSamplerOutput:
