@@ -564,16 +564,20 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             prefetch_i64(address, j)
                         prefetch_i64(address, hi - 1)
                 else:
-                    # Floyd's algorithm: ``take`` distinct positions of ``cnt``, O(take^2) with tiny take.
+                    # Floyd's algorithm: ``take`` distinct positions of ``cnt``. A draw is compared with the ones
+                    # before it only when a 64-bit mask of their positions (mod 64) says it may repeat one.
                     gkey = mix64(key ^ mix64(np.uint64(g) + _GOLDEN))
                     base = mix64(gkey ^ mix64(np.uint64(get(f_node, i)) * np.uint64(num_edge_types) + np.uint64(t)))
                     m = 0
+                    seen = np.uint64(0)
                     for j in range(cnt - take, cnt):
                         r = lo + draw_below(base, j, j + 1)
-                        for x in range(m):
-                            if get(q_pos, q + x) == r:
-                                r = lo + j
-                                break
+                        if (seen >> np.uint64(r & 63)) & np.uint64(1):
+                            for x in range(m):
+                                if get(q_pos, q + x) == r:
+                                    r = lo + j
+                                    break
+                        seen |= np.uint64(1) << np.uint64(r & 63)
                         put(q_pos, q + m, r)
                         prefetch_i64(address, r)
                         m += 1
