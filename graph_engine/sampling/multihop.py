@@ -512,6 +512,16 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         if hi - lo <= 32:
                             for j in range(lo, hi, 8):
                                 prefetch_i64(time_address, j)
+                        else:  # the first three levels of the search's probes (see upper_bound)
+                            m1 = (lo + hi - 1) >> 1
+                            left, right = (lo + m1) >> 1, (m1 + hi) >> 1
+                            prefetch_i64(time_address, m1)
+                            prefetch_i64(time_address, left)
+                            prefetch_i64(time_address, right)
+                            prefetch_i64(time_address, (lo + left) >> 1)
+                            prefetch_i64(time_address, (left + 1 + m1) >> 1)
+                            prefetch_i64(time_address, (m1 + 1 + right) >> 1)
+                            prefetch_i64(time_address, (right + hi) >> 1)
                         prefetch_i64(time_address, hi - 1)
                 put(p_lo, p, lo)
                 put(p_hi, p, hi)
