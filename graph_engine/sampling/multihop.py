@@ -22,10 +22,10 @@ they share a ``work`` array whose state says which step is open:
    at once: pairs and their prefetches; row bounds; time cut-offs; draws; neighbours.
 3. :func:`_lay_out` (caller): prefix sums over (stream, chunk) give each segment's output position in
    a fresh output buffer.
-4. :func:`_copy_out` (one thread: bound by memory bandwidth, a second would only add CPU time): nodes
-   are copied segment by segment, edges with their codes turned into positions within their node type.
-   With helpers, a helper copies while the caller returns and makes its views of the output (tensors);
-   the caller then completes the call (:func:`complete_request`).
+4. :func:`_copy_out`: nodes are copied segment by segment, edges with their codes turned into positions
+   within their node type, chunk by chunk (taken like chunks to sample). With helpers, a helper copies
+   while the caller returns and makes its views of the output (tensors); the caller then completes the
+   call (:func:`complete_request`), copying what is left.
 
 Per-call arrays live in two buffers kept between calls (:func:`_carve`, :func:`_carve_segments`): a
 dozen fewer allocations and arguments per call. The threads wait for each other by spinning a bounded
@@ -104,10 +104,10 @@ CHUNK_SEEDS = 256
 #: Slots of the ``work`` array shared by a request's threads: the chunks left (see :func:`_claim`), the
 #: chunks done and the state (each a cache line apart), the number of chunks, the scratch a call needs (2),
 #: whether the caller sleeps on the chunks done; the output buffer's address and its node and edge counts,
-#: who copies the segments into it (0: nobody yet, 1: a helper, 2: the caller), whether they are copied,
-#: whether the caller sleeps on that.
-(WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_WAITER, WORK_FLAT, WORK_N, WORK_M, WORK_COPY,
- WORK_COPIED, WORK_COPY_WAITER, WORK_SIZE) = (0, 8, 16, 24, 25, 27, 32, 33, 34, 35, 36, 37, 40)
+#: the chunks left to copy into it (taken like chunks to sample) and the chunks copied (each a cache line
+#: apart), whether the caller sleeps on the latter.
+(WORK_NEXT, WORK_DONE, WORK_STATE, WORK_CHUNKS, WORK_NEED, WORK_WAITER, WORK_FLAT, WORK_N, WORK_M, WORK_COPY_NEXT,
+ WORK_COPIED, WORK_COPY_WAITER, WORK_SIZE) = (0, 8, 16, 24, 25, 27, 28, 29, 30, 32, 40, 41, 48)
 #: States of a request (``work[WORK_STATE]``): planning, chunks open, output laid out (to copy), closed.
 PLANNING, SAMPLING, COPYING, CLOSED = 0, 1, 2, -1
 # Under a capped budget, a stream segment keeps at least this many slots per seed (if it may need them).
@@ -849,14 +849,15 @@ def _lay_out(C, num_node_types, num_edge_types, num_hops, buf, G):
 
 
 @nb.njit(cache=True)
-def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap):
-    """Copy the chunks' segments into the output buffer laid out by :func:`_lay_out` (its address and sizes
-    in ``work``), edges with their codes turned into positions within their node type.
+def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, from_back):
+    """Copy chunks' segments into the output buffer laid out by :func:`_lay_out` (its address and sizes in
+    ``work``), edges with their codes turned into positions within their node type: the chunks taken from
+    ``work[WORK_COPY_NEXT]`` (from its back when ``from_back``: a helper, which sampled those) until none
+    is left; ``work[WORK_COPIED]`` counts the chunks copied.
 
-    By one thread (a helper, while the caller turns the output into tensors, or the caller): the copies
-    are bound by memory bandwidth, so splitting them between threads gave the same wall time and more
-    CPU time (measured: +30 us of CPU per batch of 1024 seeds). Unsigned indices let the plain copies
-    vectorize.
+    A helper copies while the caller turns the output into tensors, and the caller takes what is left
+    then. (Copying is bound by memory bandwidth: both threads copying from the start gave the same wall
+    time and more CPU time.) Unsigned indices let the plain copies vectorize.
     """
     work_at = data_address(work)
     C, N, M = load_i64(work_at, WORK_CHUNKS), load_i64(work_at, WORK_N), load_i64(work_at, WORK_M)
@@ -867,7 +868,12 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
     out_node, out_group, out_row, out_col, out_eid = _carve_segments(seg, node_cap, edge_cap)
-    for c in range(C):
+    done = 0
+    while True:
+        c = _claim(work_at + 8 * WORK_COPY_NEXT, from_back)
+        if c < 0:
+            break
+        done += 1
         for s in range(Sn):
             n, src = np.uint64(get2(node_count, c, s)), np.uint64(get2(node_seg, c, s))
             dst = np.uint64(get2(node_base, c, s))
@@ -889,20 +895,9 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
             for j in range(n):
                 r = out_row[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
-
-
-@nb.njit(cache=True)
-def _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, who):
-    """Copy the output (:func:`_copy_out`) unless another thread has taken the copy; ``who``: 1 a helper, 2
-    the caller. Returns whether this thread copied."""
-    work_at = data_address(work)
-    if compare_swap_i64(work_at + 8 * WORK_COPY, 0, who) != 0:
-        return False
-    _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap)
-    store_release_i64(work_at + 8 * WORK_COPIED, 1)
+    fetch_add_i64(work_at + 8 * WORK_COPIED, done)
     if load_acquire_i64(work_at + 8 * WORK_COPY_WAITER) != 0:
         futex_wake(work_at + 8 * WORK_COPIED, 1)
-    return True
 
 
 @nb.njit(cache=True)
@@ -948,11 +943,12 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
     store_i64(work_at, WORK_FLAT, data_address(out[1]))
     store_i64(work_at, WORK_N, out[2].shape[0])
     store_i64(work_at, WORK_M, out[4].shape[0])
+    store_i64(work_at, WORK_COPY_NEXT, C)  # front 0, back C (see _claim)
     if defer_copy:  # a helper may copy while the caller goes on (see complete_request)
         store_release_i64(work_at + 8 * WORK_STATE, COPYING)
     else:
         store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-        _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, 2)
+        _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, False)
     return out
 
 
@@ -967,8 +963,8 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
     Helpers are woken first thing (waking a sleeping thread takes longer than planning); one that arrives
     late finds the chunks taken. With helpers, an OK call returns as soon as the output is laid out: a
     helper copies the segments into it meanwhile, so the caller can make its views (tensors) at the same
-    time, and the caller must then call :func:`complete_request` (which copies, unless a helper has
-    taken the copy, and returns once every helper that joined the call has left) before reading the
+    time, and the caller must then call :func:`complete_request` (which copies the chunks left and
+    returns once every chunk is copied and every helper that joined the call has left) before reading the
     output or reusing any array of the call. Without helpers, or when not OK, the call is complete when
     it returns.
 
@@ -1005,13 +1001,13 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
 
 @nb.njit(cache=True, nogil=True)
 def complete_request(graph, num_node_types, fanouts, buf, G, seg, node_cap, edge_cap, work, mail, seats, spin):
-    """Finish an OK :func:`sample_request` (same arguments): copy the output unless a helper has taken the
-    copy (then wait for it), and with helpers, close the call and wait until every helper that joined it has
-    left. Idempotent on the copy; call once per OK call."""
+    """Finish an OK :func:`sample_request` (same arguments): copy the chunks no helper has taken, wait for
+    those a helper is copying, and with helpers, close the call and wait until every helper that joined it
+    has left. Call once per OK call."""
     work_at = data_address(work)
     num_edge_types, num_hops = fanouts.shape
-    if not _copy_if_first(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, 2):
-        _wait_until(work_at + 8 * WORK_COPIED, 1, work_at + 8 * WORK_COPY_WAITER, spin)
+    _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg, node_cap, edge_cap, False)
+    _wait_until(work_at + 8 * WORK_COPIED, load_i64(work_at, WORK_CHUNKS), work_at + 8 * WORK_COPY_WAITER, spin)
     if seats > 0:
         _close(data_address(mail), spin)
 
@@ -1112,8 +1108,8 @@ def _help_from_mail(mail_at):
 def _help(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type, buf, G, seg,
           node_cap, edge_cap, work, spin):
     """A helper's part of :func:`sample_request` (same arrays): wait (at most ``spin`` pauses) for the plan,
-    take chunks until none is left, wait (as long) for the output to be laid out and copy it, unless the
-    caller has taken the copy."""
+    take chunks until none is left, wait (as long) for the output to be laid out and copy chunks of it until
+    none is left."""
     work_at = data_address(work)
     state = _wait_while(work_at + 8 * WORK_STATE, PLANNING, spin)
     if state == SAMPLING:
@@ -1121,8 +1117,8 @@ def _help(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, k
                      pair_flags, last, key, seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work)
         state = _wait_while(work_at + 8 * WORK_STATE, SAMPLING, spin)
     if state == COPYING:
-        _copy_if_first(work, graph, num_node_types, fanouts.shape[0], fanouts.shape[1], buf, G, seg, node_cap,
-                       edge_cap, 1)
+        _copy_out(work, graph, num_node_types, fanouts.shape[0], fanouts.shape[1], buf, G, seg, node_cap, edge_cap,
+                  True)
 
 
 @nb.njit(cache=True, nogil=True)
