@@ -6,7 +6,9 @@ Sub-commands live in modules named for what they drive (``stack_commands``, ``de
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -45,13 +47,37 @@ app.add_typer(training_table_app, name="training-table")
 app.add_typer(graph_app, name="graph")
 
 
+def _temporal_runtime_started() -> bool:
+    """Whether this process started the Temporal SDK's native runtime (a client connected)."""
+    runtime = sys.modules.get("temporalio.runtime")
+    return getattr(getattr(runtime, "_runtime_ref", None), "_default_runtime", None) is not None
+
+
+def _exit(code: int | str | None) -> NoReturn:
+    """Leave with ``code`` once the command is done. After a Temporal client connected, skip the interpreter's
+    teardown: the SDK's native threads can outlive it and abort the process while it finalizes ("Fatal
+    Python error: PyGILState_Release", temporalio/sdk-python#300; seen here once in ~30 runs of `pq status`),
+    turning a finished command into exit status -6."""
+    if not _temporal_runtime_started():
+        raise SystemExit(code)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 def main() -> None:
     """Run ``pq``; a :class:`UserFacingError` becomes one line on stderr and exit status 2."""
     try:
         app()
     except UserFacingError as exc:
         print(f"pq: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _exit(2)
+    except SystemExit as exc:
+        _exit(exc.code)
+    _exit(0)
 
 
 if __name__ == "__main__":
