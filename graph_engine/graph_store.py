@@ -65,7 +65,8 @@ class SamplingGraphStore(GraphStore):
             build: turns the result into what the caller wants (e.g. tensors), called once; its value is
                 returned. It may read the result's counts and make views of its arrays, but not read their
                 values: an in-process store may still be filling them while it runs (the copy overlaps the
-                caller's work); they are complete when this returns.
+                caller's work); they are complete when this returns. It must not sample from this store
+                (the in-process store runs it holding its sampling lock).
 
         Raises:
             SamplingError: the request does not fit the graph.

@@ -423,8 +423,8 @@ class CsrGraph:
             request: seeds and settings.
             validated: the request already passed :meth:`SubgraphRequest.validate` for this schema.
             build: called with the result while a helper thread may still be filling its arrays (it may
-                read the counts and make views, not read the arrays); its value is returned, once they are
-                filled. None: the result is returned.
+                read the counts and make views, not read the arrays, and must not sample: it runs under
+                ``KERNEL_LOCK``); its value is returned, once they are filled. None: the result is returned.
 
         Raises:
             SamplingError: a malformed request.
