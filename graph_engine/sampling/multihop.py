@@ -661,9 +661,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
         for s in range(e_used.shape[0]):
             put2(edge_count, c, s, get(e_used, s))
     # Once per thread, not per chunk: the counter's cache line would travel between the threads each time.
-    fetch_add_i64(counter + 8 * WORK_DONE, done)
-    if load_acquire_i64(counter + 8 * WORK_WAITER) != 0:
-        futex_wake(counter + 8 * WORK_DONE, 1)
+    _add_and_wake(counter + 8 * WORK_DONE, done, counter + 8 * WORK_WAITER)
 
 
 @nb.njit(cache=True)
@@ -799,6 +797,15 @@ def _wait_until(address, target, waiter, spin):
         fetch_add_i64(waiter, -1)
 
 
+@nb.njit(cache=True, inline="always")
+def _add_and_wake(address, count, waiter):
+    """Add ``count`` to ``*address`` and wake the thread asleep on it in :func:`_wait_until`, if ``*waiter``
+    says one is (the other half of that wait)."""
+    fetch_add_i64(address, count)
+    if load_acquire_i64(waiter) != 0:
+        futex_wake(address, 1)
+
+
 @nb.njit(cache=True)
 def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals):
     """Output position of every [chunk, stream] segment (stream-major, then chunk order) into
@@ -895,9 +902,7 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
             for j in range(n):
                 r = out_row[src + j]
                 row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
-    fetch_add_i64(work_at + 8 * WORK_COPIED, done)
-    if load_acquire_i64(work_at + 8 * WORK_COPY_WAITER) != 0:
-        futex_wake(work_at + 8 * WORK_COPIED, 1)
+    _add_and_wake(work_at + 8 * WORK_COPIED, done, work_at + 8 * WORK_COPY_WAITER)
 
 
 @nb.njit(cache=True)
@@ -1170,9 +1175,7 @@ def leave(mail, index):
     if load_i64(mail_at, MAIL_IN + index) == 0:
         return
     store_i64(mail_at, MAIL_IN + index, 0)
-    fetch_add_i64(mail_at + 8 * MAIL_LEFT, 1)
-    if load_acquire_i64(mail_at + 8 * MAIL_WAITER) != 0:
-        futex_wake(mail_at + 8 * MAIL_LEFT, 1)
+    _add_and_wake(mail_at + 8 * MAIL_LEFT, 1, mail_at + 8 * MAIL_WAITER)
 
 
 @nb.njit(cache=True, nogil=True)
