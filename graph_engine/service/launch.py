@@ -112,15 +112,18 @@ def _read_record(settings: Settings, name: str) -> ServerRecord | None:
     return ServerRecord(**{**raw, "log_file": Path(raw["log_file"])})
 
 
-def _log_tail(path: Path, lines: int = 3) -> str:
-    """The last lines the server wrote since it was last started (after the last ``==>`` header)."""
+def _since_start(path: Path) -> str:
+    """What the server wrote to its log since it was last started (after the last ``==>`` header line)."""
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
-    if LOG_HEADER in text:
-        text = text.rsplit(LOG_HEADER, 1)[1].partition("\n")[2]
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return text.rsplit(LOG_HEADER, 1)[1].partition("\n")[2] if LOG_HEADER in text else text
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines the server wrote since it was last started."""
+    kept = [line.strip() for line in _since_start(path).splitlines() if line.strip()]
     return " | ".join(kept[-lines:])[-400:]
 
 
@@ -224,8 +227,7 @@ def _announced_address(settings: Settings, name: str, process: Any, log_file: Pa
         StoreStartError: it exited or announced nothing before ``deadline`` (then it is stopped).
     """
     while True:
-        text = log_file.read_text(errors="replace").rsplit(LOG_HEADER, 1)[-1]
-        found = ANNOUNCED.search(text)
+        found = ANNOUNCED.search(_since_start(log_file))
         if found:
             return found.group(1)
         if process.poll() is not None:
