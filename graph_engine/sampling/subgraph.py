@@ -271,7 +271,7 @@ class CsrGraph:
         self._local = threading.local()
         self._bounds: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self._pair_flags: dict[tuple, np.ndarray] = {}
-        self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, tuple]] = {}
 
     @staticmethod
     def _flags(indptr: np.ndarray, indices: np.ndarray, time: np.ndarray | None, max_degree: int,
@@ -395,9 +395,9 @@ class CsrGraph:
         return out
 
     def _prepared_for(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
-                      timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stream bounds and pair flags of a request shape, kept for the next request of that shape
-        (one dictionary lookup per call instead of a few).
+                      timed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Stream bounds, pair flags and the key of a request shape (fan-outs, seed type, timed), kept for
+        the next request of that shape (one dictionary lookup per call instead of a few).
 
         Args:
             single: the seeds' node type when they all have one, else -1 (such requests are not kept: they
@@ -408,7 +408,7 @@ class CsrGraph:
         if held is None:
             T = len(self.schema.node_types)
             types = [single] if single >= 0 else np.flatnonzero(np.bincount(seed_types, minlength=T))
-            held = (*self.stream_bounds(fanouts), self.pair_flags(fanouts, types, timed))
+            held = (*self.stream_bounds(fanouts), self.pair_flags(fanouts, types, timed), cache_key)
             if single >= 0:
                 if len(self._prepared) > 64:
                     self._prepared.clear()
@@ -433,8 +433,8 @@ class CsrGraph:
             request.validate(self.schema)
         T = len(self.schema.node_types)
         time = _NO_TIME if request.time is None else request.time
-        node_bound, edge_bound, pair_flags = self._prepared_for(request.fanouts, request.single_type,
-                                                               request.node_type, time is not _NO_TIME)
+        node_bound, edge_bound, pair_flags, shape = self._prepared_for(request.fanouts, request.single_type,
+                                                                      request.node_type, time is not _NO_TIME)
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _Scratch()
@@ -447,8 +447,7 @@ class CsrGraph:
         spin = _SPIN + 2 * S
         # A plan depends on the seeds' groups and types, not their nodes and anchors: with one seed per group
         # (a NodeLoader's batches) it is the same for every batch of a size.
-        reusable = (S, request.single_type, request.fanouts.tobytes(), SLOT_BUDGET, CHUNK_SLOTS) if (
-            G == S and request.single_type >= 0) else None
+        reusable = (S, shape, SLOT_BUDGET, CHUNK_SLOTS) if G == S and request.single_type >= 0 else None
         with KERNEL_LOCK:
             plan = scratch.ensure_plan(G, Sn, Se)
             mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
