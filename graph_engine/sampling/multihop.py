@@ -839,20 +839,18 @@ def _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, n
 @nb.njit(cache=True)
 def _lay_out(C, num_node_types, num_edge_types, num_hops, buf, G):
     """Lay the output out: each segment's position (:func:`_layout`) and a fresh output buffer (not yet
-    filled: see :func:`_copy_out`); see :func:`sample_request` for what it returns."""
+    filled: see :func:`_copy_out`). Returns ``(status, flat, node_totals, edge_totals)`` as
+    :func:`sample_request` does."""
     Sn, Se = num_node_types * (num_hops + 1), num_edge_types * num_hops
     (group_ptr, chunk_g, group_time, caps, overflow, largest, node_seg, edge_seg, node_count, node_base, offset,
      edge_count, edge_base) = _carve(buf, G, Sn, Se)
     node_totals = np.zeros((num_node_types, num_hops + 1), np.int64)
     edge_totals = np.zeros((num_edge_types, num_hops), np.int64)
     if overflow.any():
-        empty = np.empty(0, np.int64)
-        return OVERFLOW, empty, empty, empty, empty, empty, empty, node_totals, edge_totals
+        return OVERFLOW, np.empty(0, np.int64), node_totals, edge_totals
     N, M = _layout(C, num_hops, node_count, edge_count, node_base, edge_base, offset, node_totals, edge_totals)
     # One buffer, node | batch | row | col | eid: the caller makes one tensor of it, split in one call.
-    flat = np.empty(2 * N + 3 * M, np.int64)
-    return (OK, flat, flat[:N], flat[N:2 * N], flat[2 * N:2 * N + M], flat[2 * N + M:2 * N + 2 * M],
-            flat[2 * N + 2 * M:], node_totals, edge_totals)
+    return OK, np.empty(2 * N + 3 * M, np.int64), node_totals, edge_totals
 
 
 @nb.njit(cache=True)
@@ -894,14 +892,25 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
                 eid[dst + j] = out_eid[src + j]
             # An edge's column is the node it was found from, a node of the hop's frontier: all columns of
             # the stream point into one node stream, so a shift turns them into positions (a loop that
-            # vectorizes); its rows may point anywhere (a node found before, a back edge's parent).
+            # vectorizes).
             col_stream = get2(graph, s // num_hops, COL_DST) * (num_hops + 1) + s % num_hops
             shift = get2(offset, c, col_stream) - (col_stream << 40)
             for j in range(n):
                 col[dst + j] = out_col[src + j] + shift
+            # Rows may point into any node stream, but nearly always into one (the hop's new nodes): then a
+            # shift too, found by a first pass over the (then cached) codes; else one lookup per row.
+            low, high = INT64_MAX, np.int64(-1)
             for j in range(n):
-                r = out_row[src + j]
-                row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
+                r = out_row[src + j] >> 40
+                low, high = min(low, r), max(high, r)
+            if low == high:
+                shift = get2(offset, c, low) - (low << 40)
+                for j in range(n):
+                    row[dst + j] = out_row[src + j] + shift
+            else:
+                for j in range(n):
+                    r = out_row[src + j]
+                    row[dst + j] = get2(offset, c, r >> 40) + (r & _LOW40)
     _add_and_wake(work_at + 8 * WORK_COPIED, done, work_at + 8 * WORK_COPY_WAITER)
 
 
@@ -932,9 +941,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
         store_i64(work_at, WORK_NEED, need_nodes)
         store_i64(work_at, WORK_NEED + 1, need_edges)
         store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
-        empty = np.empty(0, np.int64)
-        return (SCRATCH, empty, empty, empty, empty, empty, empty, np.empty((0, 0), np.int64),
-                np.empty((0, 0), np.int64))
+        return SCRATCH, np.empty(0, np.int64), np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
     store_i64(work_at, WORK_CHUNKS, C)
     store_i64(work_at, WORK_NEXT, C)  # front 0, back C (see _claim)
     store_release_i64(work_at + 8 * WORK_STATE, SAMPLING)
@@ -946,8 +953,8 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
         store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
         return out
     store_i64(work_at, WORK_FLAT, data_address(out[1]))
-    store_i64(work_at, WORK_N, out[2].shape[0])
-    store_i64(work_at, WORK_M, out[4].shape[0])
+    store_i64(work_at, WORK_N, out[2].sum())
+    store_i64(work_at, WORK_M, out[3].sum())
     store_i64(work_at, WORK_COPY_NEXT, C)  # front 0, back C (see _claim)
     if defer_copy:  # a helper may copy while the caller goes on (see complete_request)
         store_release_i64(work_at + 8 * WORK_STATE, COPYING)
@@ -986,11 +993,13 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
             chunk_slots: planning is skipped but for the anchors.
 
     Returns:
-        ``(status, flat, node, batch, row, col, eid, node_totals, edge_totals)``: OK with int64 arrays of
-        the nodes and their groups, and of the edges' rows, columns (positions within their node type) and
-        edge ids, which are consecutive views of ``flat``; node_totals [T, H+1] and edge_totals [E, H].
-        Otherwise empty arrays and: OVERFLOW when a group ran out of room (retry with :func:`next_caps`);
-        SCRATCH when the segment scratch needs ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
+        ``(status, flat, node_totals, edge_totals)``: OK with ``flat`` holding, one after the other, the
+        N nodes and their N groups, and the M edges' rows, columns (positions within their node type) and
+        edge ids (int64), node_totals [T, H+1] and edge_totals [E, H] (nodes per node type and hop, edges
+        per edge type and hop; N and M their sums). (Few return values: each array returned costs about a
+        microsecond to hand to Python.) Otherwise an empty ``flat`` and: OVERFLOW when a group ran out of
+        room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
+        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
     """
     mail_at = data_address(mail)
     if seats > 0:

@@ -118,9 +118,11 @@ class SubgraphRequest:
         return self
 
 
-@dataclass
 class SubgraphResult:
     """A sampled subgraph in flat arrays, ordered per type, then hop, then group, then discovery.
+
+    Made from its arrays, or with :meth:`of_flat` from one buffer that holds them one after the other (as
+    the in-process engine makes it), whose parts are then views made on first use.
 
     Attributes:
         node: int64 sampled nodes of all node types, node type after node type (schema order).
@@ -130,18 +132,42 @@ class SubgraphResult:
         col: int64 destination of each sampled edge, likewise.
         edge: int64 edge id: position in the CSC layout of the edge type (the CSR of its reverse).
         edge_counts: int64 [E, H] edges per edge type (schema order) and hop.
-        flat: ``node``, ``batch``, ``row``, ``col`` and ``edge`` as one array, when they are consecutive parts
-            of it (as the in-process engine makes them), else None.
+        flat: ``node``, ``batch``, ``row``, ``col`` and ``edge`` as one array, when made with :meth:`of_flat`,
+            else None.
     """
 
-    node: np.ndarray
-    batch: np.ndarray
-    node_counts: np.ndarray
-    row: np.ndarray
-    col: np.ndarray
-    edge: np.ndarray
-    edge_counts: np.ndarray
-    flat: np.ndarray | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("node_counts", "edge_counts", "flat", "_parts")
+
+    def __init__(self, node: np.ndarray, batch: np.ndarray, node_counts: np.ndarray, row: np.ndarray,
+                 col: np.ndarray, edge: np.ndarray, edge_counts: np.ndarray) -> None:
+        self.node_counts, self.edge_counts = node_counts, edge_counts
+        self.flat: np.ndarray | None = None
+        self._parts: tuple[np.ndarray, ...] | None = (node, batch, row, col, edge)
+
+    @classmethod
+    def of_flat(cls, flat: np.ndarray, node_counts: np.ndarray, edge_counts: np.ndarray) -> "SubgraphResult":
+        """The result whose arrays are consecutive parts of ``flat`` (sized by the counts' sums)."""
+        result = cls.__new__(cls)
+        result.node_counts, result.edge_counts, result.flat, result._parts = node_counts, edge_counts, flat, None
+        return result
+
+    def _part(self, index: int) -> np.ndarray:
+        if self._parts is None:
+            flat = self.flat
+            N, M = int(self.node_counts.sum()), int(self.edge_counts.sum())
+            self._parts = (flat[:N], flat[N:2 * N], flat[2 * N:2 * N + M], flat[2 * N + M:2 * N + 2 * M],
+                           flat[2 * N + 2 * M:])
+        return self._parts[index]
+
+    def __repr__(self) -> str:
+        return (f"SubgraphResult(nodes={self.node_counts.tolist()}, edges={self.edge_counts.tolist()}, "
+                f"flat={self.flat is not None})")
+
+    node = property(lambda self: self._part(0), doc="int64 sampled nodes, node type after node type.")
+    batch = property(lambda self: self._part(1), doc="int64 group of each node.")
+    row = property(lambda self: self._part(2), doc="int64 source of each edge (position within its node type).")
+    col = property(lambda self: self._part(3), doc="int64 destination of each edge, likewise.")
+    edge = property(lambda self: self._part(4), doc="int64 edge id of each edge.")
 
     def split(self, schema: GraphSchema) -> "SplitSubgraph":
         """Per-type views (no copies) keyed by node type and edge type."""
@@ -456,13 +482,13 @@ class CsrGraph:
                 same_plan = leaves is not None and scratch.plan_key == leaves
                 scratch.plan_key = None
                 work = np.zeros(multihop.WORK_SIZE, np.int64)
-                status, flat, node, batch, row, col, eid, node_counts, edge_counts = multihop.sample_request(
+                status, flat, node_counts, edge_counts = multihop.sample_request(
                     self.graph, self.src_ptr, self.src_list, T, request.fanouts, pair_flags, last, key, request.node,
                     request.node_type, time, request.group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS,
                     plan, G, scratch.seg, scratch.node_cap, scratch.edge_cap, work, mail, seats, spin, same_plan)
                 scratch.plan_key = leaves
                 if status == multihop.OK:
-                    result = SubgraphResult(node, batch, node_counts, row, col, eid, edge_counts, flat)
+                    result = SubgraphResult.of_flat(flat, node_counts, edge_counts)
                     try:
                         return result if build is None else build(result)
                     finally:
