@@ -115,8 +115,9 @@ _FLOOR_PER_SEED = 16.0
 # ``via`` of a seed (found by no expansion type).
 _SEED = -1
 #: Flags of an (expansion type, hop) pair (``CsrGraph.pair_flags``): finished in the first loop; its neighbours
-#: are new to their group and no later pair looks them up (no hash table).
-IMMEDIATE, FRESH = 1, 2
+#: are new to their group and no later pair looks them up (no hash table); the neighbours it adds make only
+#: immediate pairs at the next hop, as every node expanded there does: they are expanded when found.
+IMMEDIATE, FRESH, EXPAND_AT_ONCE = 1, 2, 4
 # Pair kinds (low bits), and the bit of a pair whose row needs the time cut-off.
 _ROW, _ONE, _BACK, _KIND, _CUT = 0, 1, 2, 3, 4
 # Hash-table tags: stamp (15 bits) << 48 | group within chunk (16 bits) << 32 (values are codes, < 2**48).
@@ -337,7 +338,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                   seed_node, seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group,
                   out_row, out_col, out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code,
                   f_parent, f_via, p_index, p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at,
-                  o_index, o_type, o_node):
+                  o_src, o_group, o_code, o_type, o_node):
     """Sample the chunks taken from the claim word at ``counter`` (see :func:`_claim`; from its back when
     ``from_back``) into their stream segments (see the module docstring), until none is left.
 
@@ -390,12 +391,14 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     put(f_via, f, _SEED)
                     f += 1
         begin, end = 0, f
+        # Immediate one-edge rows of the hop (see loop O), listed by loop A, or by the hop before's loop D
+        # when its nodes are expanded as they are found (EXPAND_AT_ONCE).
+        ones = 0
         for h in range(num_hops):
             keep = h + 1 < num_hops  # nodes found now are expanded at the next hop
             # Loop A: one pair per (frontier node, expansion type with a fan-out); prefetch what loop B
             # (row bounds) or loop C (time and neighbour of a one-edge row) reads.
             pairs = 0
-            ones = 0
             for i in range(begin, end):
                 g = get(f_group, i)
                 u = get(f_node, i)
@@ -426,7 +429,9 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         else:
                             prefetch_i64(get2(graph, t, COL_INDICES), u)
                             put(o_at, ones, at)
-                            put(o_index, ones, i)
+                            put(o_src, ones, u)
+                            put(o_group, ones, g)
+                            put(o_code, ones, get(f_code, i))
                             put(o_type, ones, t)
                             ones += 1
                         continue
@@ -467,12 +472,11 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
             # The neighbours are read in a loop of their own: their loads then overlap, where a load
             # feeding the hash probe and its branches would hold the next ones back.
             for o in range(ones):
-                put(o_node, o, load_i64(get2(graph, get(o_type, o), COL_INDICES), get(f_node, get(o_index, o))))
+                put(o_node, o, load_i64(get2(graph, get(o_type, o), COL_INDICES), get(o_src, o)))
             for o in range(ones):
-                i = get(o_index, o)
                 t = get(o_type, o)
-                u = get(f_node, i)
-                g = get(f_group, i)
+                u = get(o_src, o)
+                g = get(o_group, o)
                 vt = get2(graph, t, COL_DST)
                 stream = vt * width + h + 1
                 count = get(n_used, stream)
@@ -488,8 +492,9 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     put(n_used, stream, count + 1)
                 at = get(o_at, o)
                 put(out_row, at, row)
-                put(out_col, at, get(f_code, i))
+                put(out_col, at, get(o_code, o))
                 put(out_eid, at, u)
+            ones = 0
             if failed:
                 break
             # Loop B: row bounds; prefetch the times the cut-off reads.
@@ -620,6 +625,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 room = get2(node_seg, c, stream + 1) - start
                 count = get(n_used, stream)
                 fresh = (get2(pair_flags, t, h) & FRESH) != 0
+                at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
                 for x in range(q0, q1):
                     pos = get(q_pos, x)
                     v = load_i64(address, pos)
@@ -635,7 +641,34 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         put(out_node, start + count, v)
                         put(out_group, start + count, g)
                         count += 1
-                        if keep:
+                        if at_once:
+                            # The node's pairs at the next hop, all immediate (see loop A), done now: it
+                            # skips the frontier and the next hop's first loop.
+                            for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
+                                t2 = get(src_list, ti)
+                                if get2(fanouts, t2, h + 1) == 0:
+                                    continue
+                                stream2 = get2(graph, t2, COL_REVERSE) * num_hops + h + 1
+                                at2 = get2(edge_seg, c, stream2) + get(e_used, stream2)
+                                if at2 >= get2(edge_seg, c, stream2 + 1):
+                                    failed = True
+                                    break
+                                put(e_used, stream2, get(e_used, stream2) + 1)
+                                if get2(graph, t, COL_REVERSE) == t2:  # the way back: a back edge
+                                    put(out_row, at2, col)
+                                    put(out_col, at2, row)
+                                    put(out_eid, at2, v)
+                                else:
+                                    prefetch_i64(get2(graph, t2, COL_INDICES), v)
+                                    put(o_at, ones, at2)
+                                    put(o_src, ones, v)
+                                    put(o_group, ones, g)
+                                    put(o_code, ones, row)
+                                    put(o_type, ones, t2)
+                                    ones += 1
+                            if failed:
+                                break
+                        elif keep:
                             put(f_node, fill, v)
                             put(f_type, fill, vt)
                             put(f_group, fill, g)
@@ -750,7 +783,9 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
     p_edge = np.empty(pair_cap, np.int64)
     q_pos = np.empty(max_edges + 1, np.int64)
     o_at = np.empty(pair_cap, np.int64)
-    o_index = np.empty(pair_cap, np.int64)
+    o_src = np.empty(pair_cap, np.int64)
+    o_group = np.empty(pair_cap, np.int64)
+    o_code = np.empty(pair_cap, np.int64)
     o_type = np.empty(pair_cap, np.int64)
     o_node = np.empty(pair_cap, np.int64)
     n_used = np.empty(node_count.shape[1], np.int64)
@@ -759,7 +794,7 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
         C, data_address(work), from_back, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key,
         seed_node, seed_type, group_ptr, group_time, chunk_g, node_seg, edge_seg, out_node, out_group, out_row, out_col,
         out_eid, node_count, edge_count, overflow, table, f_node, f_type, f_group, f_code, f_parent, f_via, p_index,
-        p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_index, o_type, o_node)
+        p_type, p_kind, p_lo, p_hi, p_q, p_edge, q_pos, n_used, e_used, o_at, o_src, o_group, o_code, o_type, o_node)
 
 
 @nb.njit(cache=True, inline="always")

@@ -365,6 +365,11 @@ class CsrGraph:
         and no other pair finds that type at ``h`` or before. And when no later pair looks them up: after
         ``h``, only back edges (which refer to the node they came from) reach their type.
 
+        ``EXPAND_AT_ONCE``: the nodes found through ``t`` at ``h`` make their pairs of hop ``h + 1`` as they are
+        found, instead of joining the frontier for the next hop's first loop. When every pair of hop ``h + 1``
+        is ``IMMEDIATE``: then no other node is expanded at ``h + 1``, and each edge and one-edge row of that hop
+        is still taken in discovery order.
+
         Args:
             fanouts: int64 [E, H] fan-outs per expansion type.
             seed_types: the node types of the seeds.
@@ -410,6 +415,11 @@ class CsrGraph:
         out = np.zeros((E, H), dtype=np.int64)
         for t, h in chosen:
             out[t, h] = multihop.IMMEDIATE
+        for h in range(H - 1):
+            if all((t, k) in chosen for t, k in kinds if k == h + 1):
+                for t, k in kinds:
+                    if k == h:
+                        out[t, h] |= multihop.EXPAND_AT_ONCE
         seeded = set(cache_key[2])
         for (t, h) in kinds:
             b = int(self.et_dst[t])

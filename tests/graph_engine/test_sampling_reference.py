@@ -475,6 +475,33 @@ def test_fresh_pairs_are_first_finds_that_no_later_pair_looks_up(graph_store):
     assert seeded[schema.edge_types.index(("customers", "rev_customer_id", "orders")), 0] == 0
 
 
+def test_nodes_whose_next_hop_is_all_immediate_are_expanded_when_found(graph_store, customer_seeds, monkeypatch):
+    """With two hops from customers, the facts found at hop 0 only make immediate pairs at hop 1 (the back
+    edge, the product link): they are expanded as they are found, not through the frontier. With three hops
+    the product links are expanded further, so nothing is. Either way, and when a capped call runs out of
+    room while expanding them, the sample is the reference's."""
+    schema, engine = graph_store.schema, graph_store.engine
+    E = len(schema.edge_types)
+    customers = [schema.node_type_index("customers")]
+    at_once = engine.pair_flags(np.full((E, 2), 3), customers, timed=True) & multihop.EXPAND_AT_ONCE
+    walked = {schema.edge_types[t]: at_once[t].tolist() for t in range(E)}
+    assert walked[("customers", "rev_customer_id", "orders")] == [multihop.EXPAND_AT_ONCE, 0]
+    assert walked[("customers", "rev_customer_id", "reviews")] == [multihop.EXPAND_AT_ONCE, 0]
+    assert at_once.sum() == 2 * multihop.EXPAND_AT_ONCE
+    assert not (engine.pair_flags(np.full((E, 3), 3), customers, timed=True) & multihop.EXPAND_AT_ONCE).any()
+    nodes, times = customer_seeds
+    for fanouts in (np.full((E, 2), 3), np.full((E, 3), 2)):
+        assert assert_matches(graph_store, _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(),
+                                                    key=4)) > 0
+    retries = []
+    next_caps = multihop.next_caps
+    monkeypatch.setattr(multihop, "next_caps", lambda *args: retries.append(1) or next_caps(*args))
+    monkeypatch.setattr(subgraph, "SLOT_BUDGET", 1)
+    assert assert_matches(graph_store, _request(graph_store, "customers", np.arange(40), np.full((E, 2), -1),
+                                                key=8)) > 0
+    assert retries
+
+
 def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops():
     """``f -> a`` (one edge per row) and ``a -> a`` (nullable self link) both find ``a`` nodes at one hop:
     only when no seed of ``a`` is expanded is ``f -> a`` finished in the first loop; either way the
