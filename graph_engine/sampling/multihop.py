@@ -642,8 +642,10 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         put(out_group, start + count, g)
                         count += 1
                         if at_once:
-                            # The node's pairs at the next hop, all immediate (see loop A), done now: it
-                            # skips the frontier and the next hop's first loop.
+                            # The node's pairs at the next hop, all immediate, done now as loop A does them: it
+                            # skips the frontier and the next hop's first loop. (Loop A's lines, not a shared
+                            # function: an inlined function taking arrays costs reference counts on shared
+                            # arrays per pair, which both threads then contend for.)
                             for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
                                 t2 = get(src_list, ti)
                                 if get2(fanouts, t2, h + 1) == 0:

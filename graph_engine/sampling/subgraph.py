@@ -32,6 +32,8 @@ _NO_CAPS = np.empty(0, dtype=np.int64)
 # Pauses (about 25 ns each) a thread spins for another before it sleeps (waits are a chunk at most, ~10 us;
 # spinning longer would take a core from whatever the late thread waits for on a busy machine).
 _SPIN = 2_000
+# Retries of a call that ran out of room (see CsrGraph.sample).
+_MAX_RETRIES = 64
 # One sampling call or compiled parallel kernel at a time per process: each already uses every core
 # (the sampler through its helper threads), and numba's workqueue threading layer does not support
 # concurrent launches from several Python threads.
@@ -487,7 +489,9 @@ class CsrGraph:
         with KERNEL_LOCK:
             plan = scratch.ensure_plan(G, Sn, Se)
             mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
-            while True:
+            # Each retry at least quadruples the room of the groups that ran out, up to their bound, so a few
+            # dozen retries reach any request's bound; one that still does not fit is a fault of the engine.
+            for _ in range(_MAX_RETRIES):
                 leaves = reusable if caps is _NO_CAPS else None  # the plan this call leaves in the buffer
                 same_plan = leaves is not None and scratch.plan_key == leaves
                 scratch.plan_key = None
@@ -509,6 +513,8 @@ class CsrGraph:
                     continue
                 # Out of room: the groups of the chunks that ran out get four times as much, then again.
                 caps = multihop.next_caps(plan, G, Sn, Se)
+            raise RuntimeError(f"the sampler ran out of room {_MAX_RETRIES} times for {G} groups: a fault of the "
+                               "engine, not of the request")
 
     def draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int, *,
                    weight: np.ndarray | None = None, node_time: np.ndarray | None = None,

@@ -225,6 +225,19 @@ def test_batches_of_one_seed_per_group_reuse_the_plan_and_match_the_reference(gr
         retries.clear()
 
 
+def test_a_call_that_never_fits_raises_instead_of_retrying_forever(graph_store, monkeypatch):
+    """Retries quadruple the room of the groups that ran out, so any request fits within a few dozen; were the
+    engine to overflow again and again (a fault), the call raises instead of spinning."""
+    fanouts = np.full((len(graph_store.schema.edge_types), 2), -1)
+    request = _request(graph_store, "customers", np.arange(40), fanouts, key=3)
+    monkeypatch.setattr(subgraph, "SLOT_BUDGET", 1)
+    retries = []
+    monkeypatch.setattr(multihop, "next_caps", lambda buf, G, Sn, Se: retries.append(1) or np.full(G, 1, np.int64))
+    with pytest.raises(RuntimeError, match="ran out of room"):
+        graph_store.sample_subgraph(request)
+    assert len(retries) == subgraph._MAX_RETRIES
+
+
 def test_helpers_that_are_late_or_give_up_do_not_change_the_result(graph_store, customer_seeds, monkeypatch):
     """No spinning at all (spin 0): a helper that arrives before the plan is ready gives up, and the caller
     sleeps at once while a helper holds a chunk (the helper wakes it) and while a helper has not left.
