@@ -44,6 +44,9 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   with no cut-off feeding a node stream that no other kind of pair feeds, the pair's edge slot is taken in
   the first loop, in pair order, and the later loops never see it; the neighbours of such one-edge rows
   are read in a loop of their own, then de-duplicated (typically a fact's links at the last hop).
+- *expanded at once* (``EXPAND_AT_ONCE``): where every pair of the next hop is immediate, loop D makes a new
+  node's next-hop pairs as it finds the node, in discovery order as loop A would, so the node never joins the
+  frontier (a customer's orders at the first of two hops: their back edge and product link).
 - *fresh pairs* (``FRESH``): where ``pair_flags`` proves that the neighbours a pair finds are new to their
   group (each lies in one row of the expansion type, whose reverse holds at most one edge per row, and
   nothing else in the group has their type) and that no later pair looks them up (only back edges reach
