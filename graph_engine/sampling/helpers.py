@@ -49,6 +49,12 @@ class HelperThreads:
             self._ensure(helpers)
         return self._mail, helpers
 
+    def nudge(self) -> None:
+        """Wake sleeping helpers ahead of a call (see :func:`multihop.nudge_helpers`); nothing when none sleeps
+        or none has started."""
+        if self._threads:
+            multihop.nudge_helpers(self._mail)
+
     def _ensure(self, count: int) -> None:
         with self._lock:
             while len(self._threads) < count:

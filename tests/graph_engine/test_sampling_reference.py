@@ -8,6 +8,7 @@ path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numba
@@ -316,6 +317,36 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     assert len(threads) == 2 and not any(t.is_alive() for t in threads) and mail[multihop.MAIL_RUNNING] == 0
     counts = _mail_counts(mail)
     assert joined <= counts["joined"] <= joined + 2 * 2 and counts["left"] == counts["joined"]
+
+
+def test_a_nudge_wakes_a_sleeping_helper_ahead_of_the_call(graph_store, customer_seeds):
+    """Before a call, the in-process store wakes helpers that sleep (they take tens of microseconds to get
+    going), which then spin for the call instead of sleeping again; the call finds them awake."""
+    from graph_engine.sampling.helpers import HelperThreads
+
+    assert not multihop.nudge_helpers(np.zeros(multihop.MAIL_SIZE, np.int64))  # nobody sleeps: no wake-up
+    pool = HelperThreads()
+    try:
+        mail, _ = pool.mailbox(1)
+
+        def seen(slot: int, value: int, seconds: float) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if mail[slot] == value:
+                    return True
+            return False
+
+        # Started (the first call may load or compile the loop), then asleep after its short idle spin.
+        assert seen(multihop.MAIL_RUNNING, 1, 30) and seen(multihop.MAIL_SLEEPERS, 1, 30)
+        # Awake, spinning for the call. A nudge that lands between the helper counting itself asleep and its
+        # wait is lost (the call then wakes it, as without one): nudge again.
+        assert any(multihop.nudge_helpers(mail) and seen(multihop.MAIL_SLEEPERS, 0, 0.5) for _ in range(20))
+    finally:
+        pool.stop()
+    nodes, times = customer_seeds
+    request = _request(graph_store, "customers", nodes.numpy(), np.full((len(graph_store.schema.edge_types), 2), 3),
+                       times.numpy(), key=6)
+    assert assert_matches(graph_store, request) > 0  # through sample_subgraph, which nudges first
 
 
 def test_a_forked_child_samples_with_its_own_helpers(graph_store, customer_seeds):
