@@ -1127,8 +1127,17 @@ def _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, 
     store_release_i64(mail_at + 8 * MAIL_OPEN, 1)
     fetch_add_i64(mail_at + 8 * MAIL_SEQ, 1)
     # A system call only for helpers asleep (see helper_loop): lingering ones see the new number.
-    if fetch_add_i64(mail_at + 8 * MAIL_SLEEPERS, 0) > 0:
-        futex_wake(mail_at + 8 * MAIL_SEQ, seats)
+    _wake_sleepers(mail_at, seats)
+
+
+@nb.njit(cache=True, inline="always")
+def _wake_sleepers(mail_at, count):
+    """Wake up to ``count`` helpers asleep on the mailbox's sequence number, if any sleeps (a read-modify-write
+    of their count, ordered with theirs: see helper_loop); returns whether any did."""
+    if fetch_add_i64(mail_at + 8 * MAIL_SLEEPERS, 0) == 0:
+        return False
+    futex_wake(mail_at + 8 * MAIL_SEQ, count)
+    return True
 
 
 @nb.njit(cache=True)
@@ -1232,11 +1241,7 @@ def nudge_helpers(mail):
     while) instead of sleeping, so their wake-up (tens of microseconds in a VM) overlaps the caller's
     preparations and the call itself wakes nobody. Returns whether any slept. (A helper falling asleep just
     as this wakes may miss it: the call then wakes it, as without a nudge.)"""
-    mail_at = data_address(mail)
-    if fetch_add_i64(mail_at + 8 * MAIL_SLEEPERS, 0) == 0:
-        return False
-    futex_wake(mail_at + 8 * MAIL_SEQ, MAX_HELPERS)
-    return True
+    return _wake_sleepers(data_address(mail), MAX_HELPERS)
 
 
 @nb.njit(cache=True, nogil=True)
