@@ -350,6 +350,9 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
     """
     stamp = np.int64(0)
     done = 0
+    E = fanouts.shape[0]
+    next_type, next_stream, next_indices = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64)
+    next_start, next_end, next_back = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.bool_)
     while True:
         c = _claim(counter + 8 * WORK_NEXT, from_back)
         if c < 0:
@@ -628,7 +631,22 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 room = get2(node_seg, c, stream + 1) - start
                 count = get(n_used, stream)
                 fresh = (get2(pair_flags, t, h) & FRESH) != 0
+                # With EXPAND_AT_ONCE, the next hop's expansion types of this pair's neighbours, looked up once
+                # for all of them (``ahead`` of them): edge stream and its segment, back edge or not, neighbours.
                 at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
+                ahead = 0
+                if at_once:
+                    for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
+                        t2 = get(src_list, ti)
+                        if get2(fanouts, t2, h + 1) != 0:
+                            put(next_type, ahead, t2)
+                            stream2 = get2(graph, t2, COL_REVERSE) * num_hops + h + 1
+                            put(next_stream, ahead, stream2)
+                            put(next_start, ahead, get2(edge_seg, c, stream2))
+                            put(next_end, ahead, get2(edge_seg, c, stream2 + 1))
+                            put(next_back, ahead, get2(graph, t, COL_REVERSE) == t2)
+                            put(next_indices, ahead, get2(graph, t2, COL_INDICES))
+                            ahead += 1
                 for x in range(q0, q1):
                     pos = get(q_pos, x)
                     v = load_i64(address, pos)
@@ -645,31 +663,28 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         put(out_group, start + count, g)
                         count += 1
                         if at_once:
-                            # The node's pairs at the next hop, all immediate, done now as loop A does them: it
-                            # skips the frontier and the next hop's first loop. (Loop A's lines, not a shared
-                            # function: an inlined function taking arrays costs reference counts on shared
-                            # arrays per pair, which both threads then contend for.)
-                            for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
-                                t2 = get(src_list, ti)
-                                if get2(fanouts, t2, h + 1) == 0:
-                                    continue
-                                stream2 = get2(graph, t2, COL_REVERSE) * num_hops + h + 1
-                                at2 = get2(edge_seg, c, stream2) + get(e_used, stream2)
-                                if at2 >= get2(edge_seg, c, stream2 + 1):
+                            # The node's pairs at the next hop, all immediate, done now as loop A does them
+                            # (from the types looked up above): it skips the frontier and the next hop's first
+                            # loop. (Loop A's lines, not a shared function: an inlined function taking arrays
+                            # costs reference counts on shared arrays per pair, which both threads contend for.)
+                            for j in range(ahead):
+                                stream2 = get(next_stream, j)
+                                at2 = get(next_start, j) + get(e_used, stream2)
+                                if at2 >= get(next_end, j):
                                     failed = True
                                     break
                                 put(e_used, stream2, get(e_used, stream2) + 1)
-                                if get2(graph, t, COL_REVERSE) == t2:  # the way back: a back edge
+                                if get(next_back, j):  # the way back: a back edge
                                     put(out_row, at2, col)
                                     put(out_col, at2, row)
                                     put(out_eid, at2, v)
                                 else:
-                                    prefetch_i64(get2(graph, t2, COL_INDICES), v)
+                                    prefetch_i64(get(next_indices, j), v)
                                     put(o_at, ones, at2)
                                     put(o_src, ones, v)
                                     put(o_group, ones, g)
                                     put(o_code, ones, row)
-                                    put(o_type, ones, t2)
+                                    put(o_type, ones, get(next_type, j))
                                     ones += 1
                             if failed:
                                 break
