@@ -634,7 +634,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 # With EXPAND_AT_ONCE, the next hop's expansion types of this pair's neighbours, looked up once
                 # for all of them (``ahead`` of them): edge stream and its segment, back edge or not, neighbours.
                 at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
-                ahead = 0
+                ahead = others = 0  # others: those that are not the way back
                 if at_once:
                     for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
                         t2 = get(src_list, ti)
@@ -646,8 +646,63 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(next_end, ahead, get2(edge_seg, c, stream2 + 1))
                             put(next_back, ahead, get2(graph, t, COL_REVERSE) == t2)
                             put(next_indices, ahead, get2(graph, t2, COL_INDICES))
+                            others += 0 if get(next_back, ahead) else 1
                             ahead += 1
-                for x in range(q0, q1):
+                n = q1 - q0
+                bulk = fresh and count + n <= room
+                for j in range(ahead):
+                    if get(next_start, j) + get(e_used, get(next_stream, j)) + n > get(next_end, j):
+                        bulk = False
+                if bulk:
+                    # Every neighbour is new (FRESH) and there is room for all: what the loop below does per
+                    # neighbour, done step by step over all of them (tight loops, no per-neighbour branches),
+                    # leaving every slot and list entry where that loop would.
+                    code = (stream << 40) | count
+                    node_at = start + count
+                    for k in range(n):
+                        pos = get(q_pos, q0 + k)
+                        v = load_i64(address, pos)
+                        put(out_node, node_at + k, v)
+                        put(out_group, node_at + k, g)
+                        put(out_row, at + k, code + k)
+                        put(out_col, at + k, col)
+                        put(out_eid, at + k, pos)
+                    jj = 0  # among the next hop's types that are not the way back
+                    for j in range(ahead):
+                        stream2 = get(next_stream, j)
+                        at2 = get(next_start, j) + get(e_used, stream2)
+                        put(e_used, stream2, get(e_used, stream2) + n)
+                        if get(next_back, j):
+                            for k in range(n):
+                                put(out_row, at2 + k, col)
+                                put(out_col, at2 + k, code + k)
+                                put(out_eid, at2 + k, get(out_node, node_at + k))
+                            continue
+                        indices, t2 = get(next_indices, j), get(next_type, j)
+                        for k in range(n):
+                            v = get(out_node, node_at + k)
+                            prefetch_i64(indices, v)
+                            o = ones + k * others + jj  # neighbour after neighbour, type after type
+                            put(o_at, o, at2 + k)
+                            put(o_src, o, v)
+                            put(o_group, o, g)
+                            put(o_code, o, code + k)
+                            put(o_type, o, t2)
+                        jj += 1
+                    ones += n * others
+                    if keep and not at_once:
+                        for k in range(n):
+                            put(f_node, fill + k, get(out_node, node_at + k))
+                            put(f_type, fill + k, vt)
+                            put(f_group, fill + k, g)
+                            put(f_code, fill + k, code + k)
+                            put(f_parent, fill + k, col)
+                            put(f_via, fill + k, t)
+                        fill += n
+                    count += n
+                    at += n
+                    n = 0  # nothing left for the loop below
+                for x in range(q1 - n, q1):
                     pos = get(q_pos, x)
                     v = load_i64(address, pos)
                     if fresh:

@@ -546,6 +546,42 @@ def test_nodes_whose_next_hop_is_all_immediate_are_expanded_when_found(graph_sto
     assert retries
 
 
+def test_facts_with_several_links_expanded_when_found_keep_the_reference_order(monkeypatch):
+    """Facts ``f`` with three links to untimed tables besides their owner ``a``, two of them to ``b``: found at
+    hop 0, each makes a back edge and three one-edge-row pairs at hop 1, listed fact after fact, link after
+    link, so ``b`` nodes are found in the reference's order; also when a capped call runs out of room."""
+    rng = np.random.default_rng(3)
+    n_a, n_f = 7, 60
+    f_time = np.sort(rng.integers(0, 100, n_f))
+    nodes = [NodeTable("a", n_a, np.zeros(n_a, dtype=np.int64)), NodeTable("b", 4), NodeTable("c", 5),
+             NodeTable("f", n_f, f_time)]
+    links = [Link("f", "a_id", "a", np.arange(n_f), rng.integers(0, n_a, n_f)),
+             Link("f", "b_id", "b", np.arange(n_f), rng.integers(0, 4, n_f)),
+             Link("f", "other_b_id", "b", np.arange(n_f), rng.integers(0, 4, n_f)),
+             Link("f", "c_id", "c", np.arange(n_f), rng.integers(0, 5, n_f))]
+    with tempfile.TemporaryDirectory() as tmp:
+        from platform_core.artifacts import ArtifactStore
+        from platform_core.object_store import ObjectStore
+
+        store = ObjectStore(Path(tmp).as_uri())
+        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
+        graph = ArtifactGraphStore.open(store, "g")
+        schema = graph.schema
+        E = len(schema.edge_types)
+        a, a_to_f = schema.node_type_index("a"), schema.edge_types.index(("a", "rev_a_id", "f"))
+        flags = graph.engine.pair_flags(np.full((E, 2), 4), [a], timed=True)
+        assert flags[a_to_f, 0] & multihop.EXPAND_AT_ONCE and flags[a_to_f, 0] & multihop.FRESH
+        assert _immediate(flags)[:, 1].sum() == 4  # the way back, b twice and c
+        seeds = np.array([0, 1, 2, 3, 4, 5, 6, 1, 3])
+        for fanouts, groups in ((np.full((E, 2), 4), None), (np.full((E, 2), -1), None),
+                                (np.full((E, 2), 3), [0, 1, 2, 3, 4, 5, 6, 7, 8])):
+            assert assert_matches(graph, _request(graph, "a", seeds, fanouts, rng.integers(0, 120, seeds.size),
+                                                  groups=groups, key=5)) > 0
+        monkeypatch.setattr(subgraph, "SLOT_BUDGET", 1)  # capped: segments run out of room and are retried
+        assert assert_matches(graph, _request(graph, "a", seeds, np.full((E, 2), -1), np.full(seeds.size, 200),
+                                              key=6)) > 0
+
+
 def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops():
     """``f -> a`` (one edge per row) and ``a -> a`` (nullable self link) both find ``a`` nodes at one hop:
     only when no seed of ``a`` is expanded is ``f -> a`` finished in the first loop; either way the
