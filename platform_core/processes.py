@@ -68,12 +68,26 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that nothing listens on at ``host`` right now (chosen by the kernel).
+
+    Each is held until all are chosen: ports taken one after the other could repeat.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.socket(family, socket.SOCK_STREAM))
+            sockets[-1].bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that nothing listens on at ``host`` right now (chosen by the kernel)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def require_free_port(part: str, host: str, port: int, setting: str) -> None:

@@ -23,7 +23,7 @@ from control_plane.workflows.health import run_health_check
 from control_plane.workflows.task_queues import ENGINE_TASK_QUEUES
 from platform_core.errors import UserFacingError
 from platform_core.settings import Settings
-from platform_core.processes import free_port
+from platform_core.processes import free_ports
 
 
 class StackError(UserFacingError):
@@ -171,6 +171,7 @@ class TemporalPart(Part):
     def command(self) -> list[str]:
         # The HTTP API and metrics ports are otherwise random; picking free ones here puts them on the
         # command line (and so in the log), and never lands on a port another stack's settings name.
+        http_port, metrics_port = free_ports(2, self._bind_host())
         return [
             str(find_temporal_binary()),
             "server",
@@ -184,9 +185,9 @@ class TemporalPart(Part):
             "--ui-port",
             str(self.settings.temporal_ui_port),
             "--http-port",
-            str(free_port(self._bind_host())),
+            str(http_port),
             "--metrics-port",
-            str(free_port(self._bind_host())),
+            str(metrics_port),
             "--namespace",
             self.settings.temporal_namespace,
             "--ui-disable-news-fetch",

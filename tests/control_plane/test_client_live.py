@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,20 +13,15 @@ from control_plane.app import create_app
 from control_plane.auth import create_first_admin_key
 from control_plane.client import APIConnectionError, APIError, PQClient
 from platform_core.errors import UserFacingError
+from platform_core.processes import free_port
 from platform_core.settings import Settings
 
 pytestmark = pytest.mark.unit
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    settings = Settings(home=tmp_path / "home", api_port=_free_port(), temporal_address="127.0.0.1:9")
+    settings = Settings(home=tmp_path / "home", api_port=free_port(), temporal_address="127.0.0.1:9")
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -93,4 +87,4 @@ def test_the_client_drives_the_api_and_raises_problem_details(server, tmp_path: 
 
 def test_an_unreachable_api_is_a_connection_error():
     with pytest.raises(APIConnectionError, match="cannot reach the API"):
-        PQClient(f"http://127.0.0.1:{_free_port()}", "pq_x", timeout=2).list_projects()
+        PQClient(f"http://127.0.0.1:{free_port()}", "pq_x", timeout=2).list_projects()

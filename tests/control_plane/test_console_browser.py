@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -41,6 +40,7 @@ from control_plane.db.models import (
     TrainingTrial,
 )
 from data_engine.demo_data import generate
+from platform_core.processes import free_port
 from platform_core.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -58,12 +58,6 @@ VALID = "PREDICT COUNT(orders.*, 0, 30, days) = 0\nFOR EACH customers.customer_i
 TIMEOUT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
@@ -75,7 +69,7 @@ def demo_dir(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     """The API with the console on a free port; yields (settings, base URL, admin key)."""
     home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=home, api_port=_free_port(), temporal_address="127.0.0.1:9")
+    settings = Settings(home=home, api_port=free_port(), temporal_address="127.0.0.1:9")
     running = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port,
                                             log_level="warning"))
     thread = threading.Thread(target=running.run, daemon=True)

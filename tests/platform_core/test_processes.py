@@ -19,6 +19,7 @@ from platform_core.processes import (
     PortInUseError,
     exclusive_lock,
     free_port,
+    free_ports,
     group_alive,
     live_pid,
     pid_alive,
@@ -70,6 +71,12 @@ def test_free_port_can_be_bound():
     port = free_port()
     assert 0 < port < 65536
     assert port_is_free("127.0.0.1", port)
+
+
+def test_free_ports_are_distinct_and_free():
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+    assert all(port_is_free("127.0.0.1", port) for port in ports)
 
 
 def test_require_free_port_names_part_port_and_setting(listening_socket):

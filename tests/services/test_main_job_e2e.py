@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from control_plane.auth import create_project_key
 from control_plane.client import PQClient
 from control_plane.quickstart import PROJECT, QUERIES
 from platform_core.object_store import ObjectStore
+from platform_core.processes import free_ports
 from platform_core.settings import load_settings
 
 PQ = str(Path(sys.executable).with_name("pq"))
@@ -30,22 +30,11 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("main-job")
     home = root / "home"
-    api_port, temporal_port, ui_port = _free_ports(3)
+    api_port, temporal_port, ui_port = free_ports(3)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PQ_")}
     env.update(PQ_HOME=str(home), PQ_API_PORT=str(api_port), PQ_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
                PQ_TEMPORAL_UI_PORT=str(ui_port), PQ_STARTUP_TIMEOUT_S="120", COLUMNS="200")

@@ -26,24 +26,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from control_plane.workflows.health import HealthCheckResult, run_health_check
 from control_plane.workflows.task_queues import ENGINE_TASK_QUEUES
+from platform_core.processes import free_ports
 
 pytestmark = pytest.mark.integration
 
 PARTS = ("temporal", "api", "worker")
 PQ = shutil.which("pq", path=str(Path(sys.executable).parent))
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _process_state(pid: int) -> str | None:
@@ -119,7 +107,7 @@ class Stack:
 
 def _make_stack(root: Path, name: str) -> Stack:
     home = root / name
-    api_port, temporal_port, ui_port = _free_ports(3)
+    api_port, temporal_port, ui_port = free_ports(3)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PQ_")}
     env.update(
         PQ_HOME=str(home),
