@@ -5,11 +5,13 @@ so any difference in a back-edge, one-edge-row, time cut-off, chunking, hash-tab
 path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge or order.
 """
 
+import contextlib
 import os
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numba
 import numpy as np
@@ -23,6 +25,8 @@ from graph_engine.graph_store import ArtifactGraphStore
 from graph_engine.sampling import multihop
 from graph_engine.sampling.sampler import mix64
 from graph_engine.sampling.subgraph import SubgraphRequest
+from platform_core.artifacts import ArtifactStore
+from platform_core.object_store import ObjectStore
 
 pytestmark = pytest.mark.unit
 
@@ -132,6 +136,15 @@ def _request(store, node_type: str, nodes, fanouts, times=None, groups=None, str
         group=np.arange(nodes.size) if groups is None else np.asarray(groups, dtype=np.int64),
         fanouts=np.asarray(fanouts, dtype=np.int64), time=None if times is None else np.asarray(times, np.int64),
         strategy=strategy, key=key)
+
+
+@contextlib.contextmanager
+def _artifact_graph(nodes: list[NodeTable], links: list[Link]) -> Iterator[ArtifactGraphStore]:
+    """The in-process store over a graph artifact of ``nodes`` and ``links``, written to a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ObjectStore(Path(tmp).as_uri())
+        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
+        yield ArtifactGraphStore.open(store, "g")
 
 
 def test_edge_type_flags_pick_the_fast_paths(graph_store):
@@ -402,13 +415,7 @@ def random_graphs(draw):
 @given(case=random_graphs(), key=st.integers(0, 2**64 - 1))
 def test_random_graphs_match_the_reference(case, key):
     nodes, links, seeds, groups, fanouts, anchors, strategy = case
-    with tempfile.TemporaryDirectory() as tmp:
-        from platform_core.artifacts import ArtifactStore
-        from platform_core.object_store import ObjectStore
-
-        store = ObjectStore(Path(tmp).as_uri())
-        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
-        graph = ArtifactGraphStore.open(store, "g")
+    with _artifact_graph(nodes, links) as graph:
         schema = graph.schema
         size = {t.name: t.num_nodes for t in nodes}
         request = SubgraphRequest(
@@ -559,13 +566,7 @@ def test_facts_with_several_links_expanded_when_found_keep_the_reference_order(m
              Link("f", "b_id", "b", np.arange(n_f), rng.integers(0, 4, n_f)),
              Link("f", "other_b_id", "b", np.arange(n_f), rng.integers(0, 4, n_f)),
              Link("f", "c_id", "c", np.arange(n_f), rng.integers(0, 5, n_f))]
-    with tempfile.TemporaryDirectory() as tmp:
-        from platform_core.artifacts import ArtifactStore
-        from platform_core.object_store import ObjectStore
-
-        store = ObjectStore(Path(tmp).as_uri())
-        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
-        graph = ArtifactGraphStore.open(store, "g")
+    with _artifact_graph(nodes, links) as graph:
         schema = graph.schema
         E = len(schema.edge_types)
         a, a_to_f = schema.node_type_index("a"), schema.edge_types.index(("a", "rev_a_id", "f"))
@@ -589,13 +590,7 @@ def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops
     nodes = [NodeTable("a", 6, np.arange(6, dtype=np.int64)), NodeTable("f", 8, np.arange(8, dtype=np.int64))]
     links = [Link("f", "a_id", "a", np.arange(8), np.array([0, 1, 1, 2, 3, 3, 4, 5])),
              Link("a", "parent_id", "a", np.array([1, 2, 4]), np.array([0, 0, 3]))]
-    with tempfile.TemporaryDirectory() as tmp:
-        from platform_core.artifacts import ArtifactStore
-        from platform_core.object_store import ObjectStore
-
-        store = ObjectStore(Path(tmp).as_uri())
-        write_graph_artifact(ArtifactStore(store), "g", nodes, links)
-        graph = ArtifactGraphStore.open(store, "g")
+    with _artifact_graph(nodes, links) as graph:
         schema = graph.schema
         f_to_a = schema.edge_types.index(("f", "a_id", "a"))
         fanouts = np.full((len(schema.edge_types), 1), 2)
