@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from data_engine.artifact_formats.graph import GraphArtifact, reverse_edge_type
 
@@ -42,6 +45,11 @@ class GraphSchema:
     def reverse(self, edge_type: EdgeType) -> EdgeType:
         """The edge type holding the same links in the other direction."""
         return reverse_edge_type(edge_type)
+
+    @functools.cached_property
+    def node_counts(self) -> np.ndarray:
+        """int64 nodes per node type, in ``node_types`` order (kept: requests are checked against it per call)."""
+        return np.array([self.num_nodes[t] for t in self.node_types], dtype=np.int64)
 
     def node_type_index(self, node_type: str) -> int:
         try:

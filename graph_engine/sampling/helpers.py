@@ -17,7 +17,9 @@ import os
 import threading
 import weakref
 
+import numba
 import numpy as np
+from numba.np.ufunc import parallel as _numba_parallel
 
 from graph_engine.sampling import multihop
 from graph_engine.sampling.kernels import NATIVE_WAIT
@@ -52,7 +54,10 @@ class HelperThreads:
     def nudge(self) -> None:
         """Wake sleeping helpers ahead of a call (see :func:`multihop.nudge_helpers`); nothing when none sleeps
         or none has started."""
-        if self._threads:
+        # A plain read of the sleepers' count first, sparing the compiled call when helpers linger between
+        # back-to-back calls: a nudge is only a head start (a stale read misses one, and the call still wakes
+        # any helper asleep).
+        if self._threads and self._mail[multihop.MAIL_SLEEPERS]:
             multihop.nudge_helpers(self._mail)
 
     def _ensure(self, count: int) -> None:
@@ -71,6 +76,16 @@ class HelperThreads:
                 for thread in self._threads:
                     thread.join()
             self._mail, self._threads = np.zeros(multihop.MAIL_SIZE, np.int64), []
+
+
+def thread_count() -> int:
+    """``numba.get_num_threads()`` (the calling thread's setting), read without the locks that call takes every
+    time (a few microseconds per sampling call) once numba's threading layer is up."""
+    if _numba_parallel._is_initialized:
+        count = _numba_parallel._get_num_threads()
+        if count > 0:
+            return count
+    return numba.get_num_threads()
 
 
 def _serve(mail: np.ndarray, index: int) -> None:

@@ -1091,8 +1091,9 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
     it returns.
 
     Args:
-        graph ... seed_type: as :func:`_take_chunks`; seed_time, group, node_bound ... chunk_slots: as
-            :func:`plan`.
+        graph ... seed_type: as :func:`_take_chunks`, but ``key`` as an int64 holding its 64 bits (a Python
+            int above 2**63 would make numba compile a second variant); seed_time, group, node_bound ...
+            chunk_slots: as :func:`plan`.
         buf: int64 [``plan_size(G, Sn, Se)``] per-call scratch for G groups (see :func:`_carve`).
         seg: int64 [2 * node_cap + 3 * edge_cap] segment scratch (see :func:`_carve_segments`).
         work: int64 [WORK_SIZE] zeros (a fresh one per call).
@@ -1111,6 +1112,7 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
         ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
     """
+    key = np.uint64(key)  # passed as its int64 bits: one compiled variant whatever the key
     mail_at = data_address(mail)
     if seats > 0:
         _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
@@ -1369,23 +1371,23 @@ def check_request(node, node_type, group, fanouts, num_nodes):
     of range for its type, 3 groups that do not rise from 0 in steps of 0 or 1, 4 a fan-out below -1.
 
     Returns:
-        (code, the seeds' node type when they all have one, else -1).
+        (code, the seeds' node type when they all have one, else -1, the number of groups).
     """
     for t in range(fanouts.shape[0]):
         for h in range(fanouts.shape[1]):
             if fanouts[t, h] < -1:
-                return 4, -1
+                return 4, -1, 0
     num_types = num_nodes.shape[0]
     single = node_type[0] if node.shape[0] > 0 else -1
     for s in range(node.shape[0]):
         a = node_type[s]
         if a < 0 or a >= num_types:
-            return 1, -1
+            return 1, -1, 0
         if node[s] < 0 or node[s] >= num_nodes[a]:
-            return 2, -1
+            return 2, -1, 0
         previous = group[s - 1] if s > 0 else np.int64(-1)
         if (group[s] != previous and group[s] != previous + 1) or (s == 0 and group[0] != 0):
-            return 3, -1
+            return 3, -1, 0
         if a != single:
             single = -1
-    return 0, single
+    return 0, single, group[-1] + 1 if node.shape[0] > 0 else 0

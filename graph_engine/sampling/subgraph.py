@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from graph_engine.sampling import kernels, multihop
-from graph_engine.sampling.helpers import HELPERS
+from graph_engine.sampling.helpers import HELPERS, thread_count
 from graph_engine.schema import EdgeType, GraphSchema
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -46,18 +46,6 @@ class SamplingError(ValueError):
 
 _REQUEST_PROBLEMS = {1: "node_type out of range", 2: "seed node index out of range for its node type",
                      3: "group must rise from 0 in steps of 0 or 1", 4: "fan-outs must be -1 (all), 0 or positive"}
-_NODE_COUNTS: dict[int, tuple[GraphSchema, np.ndarray]] = {}
-
-
-def _node_counts(schema: GraphSchema) -> np.ndarray:
-    """int64 nodes per node type in schema order (cached: validation runs on every request)."""
-    held = _NODE_COUNTS.get(id(schema))
-    if held is None or held[0] is not schema:
-        if len(_NODE_COUNTS) > 64:
-            _NODE_COUNTS.clear()
-        held = _NODE_COUNTS[id(schema)] = (schema, np.array([schema.num_nodes[t] for t in schema.node_types],
-                                                              dtype=np.int64))
-    return held[1]
 
 
 @dataclass
@@ -83,8 +71,9 @@ class SubgraphRequest:
     strategy: str = "uniform"
     key: int = 0
     #: Set by :meth:`validate`: the seeds' node type when they all have one, -1 when they do not (-2: not
-    #: validated yet).
+    #: validated yet), and the number of groups.
     single_type: int = field(default=-2, init=False, repr=False, compare=False)
+    group_count: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def num_groups(self) -> int:
@@ -112,8 +101,8 @@ class SubgraphRequest:
                                 f"got {self.fanouts.shape}")
         if self.strategy not in STRATEGIES:
             raise SamplingError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        problem, self.single_type = multihop.check_request(self.node, self.node_type, self.group, self.fanouts,
-                                                           _node_counts(schema))
+        problem, self.single_type, self.group_count = multihop.check_request(
+            self.node, self.node_type, self.group, self.fanouts, schema.node_counts)
         if problem:
             raise SamplingError(_REQUEST_PROBLEMS[problem])
         self.key = int(self.key) & 0xFFFF_FFFF_FFFF_FFFF
@@ -476,10 +465,10 @@ class CsrGraph:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _Scratch()
-        key = np.uint64(request.key)
+        key = request.key if request.key < 1 << 63 else request.key - (1 << 64)  # its int64 bits (see sample_request)
         last = request.strategy == "last"
         caps = _NO_CAPS
-        S, G = request.node.shape[0], request.num_groups
+        S, G = request.node.shape[0], request.group_count
         Sn, Se = node_bound.shape[1], edge_bound.shape[1]
         # A helper arriving before the plan is ready waits for it (the plan takes ~12 ns per seed).
         spin = _SPIN + 2 * S
@@ -488,7 +477,7 @@ class CsrGraph:
         reusable = (S, shape, SLOT_BUDGET, CHUNK_SLOTS) if G == S and request.single_type >= 0 else None
         with KERNEL_LOCK:
             plan = scratch.ensure_plan(G, Sn, Se)
-            mail, seats = HELPERS.mailbox(min(numba.get_num_threads() - 1, G - 1))
+            mail, seats = HELPERS.mailbox(min(thread_count() - 1, G - 1))
             # Each retry at least quadruples the room of the groups that ran out, up to their bound, so a few
             # dozen retries reach any request's bound; one that still does not fit is a fault of the engine.
             for _ in range(_MAX_RETRIES):
