@@ -81,8 +81,9 @@ class HelperThreads:
 def thread_count() -> int:
     """``numba.get_num_threads()`` (the calling thread's setting), read without the locks that call takes every
     time (a few microseconds per sampling call) once numba's threading layer is up."""
-    if _numba_parallel._is_initialized:
-        count = _numba_parallel._get_num_threads()
+    if getattr(_numba_parallel, "_is_initialized", False):  # numba's private state: any change falls back
+        read = getattr(_numba_parallel, "_get_num_threads", None)
+        count = read() if callable(read) else 0
         if count > 0:
             return count
     return numba.get_num_threads()

@@ -1112,14 +1112,14 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
         ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
     """
-    key = np.uint64(key)  # passed as its int64 bits: one compiled variant whatever the key
+    random_key = np.uint64(key)  # passed as its int64 bits: one compiled variant whatever the key
     mail_at = data_address(mail)
     if seats > 0:
-        _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node,
-                 seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
-    out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
-                        seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                        edge_cap, work, spin, same_plan, seats > 0)
+        _publish(mail_at, seats, graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, random_key,
+                 seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
+    out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, random_key, seed_node,
+                        seed_type, seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg,
+                        node_cap, edge_cap, work, spin, same_plan, seats > 0)
     if seats > 0 and out[0] != OK:
         _close(mail_at, spin)
     return out
