@@ -996,6 +996,8 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
                 node[dst + j] = out_node[src + j]
                 batch[dst + j] = out_group[src + j]
         for s in range(Se):
+            if get2(edge_count, c, s) == 0:  # most streams of a chunk (types, hops) are empty
+                continue
             n, src = np.uint64(get2(edge_count, c, s)), np.uint64(get2(edge_seg, c, s))
             dst = np.uint64(get2(edge_base, c, s))
             for j in range(n):
