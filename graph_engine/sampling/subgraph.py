@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-import numba
 import numpy as np
 
 from graph_engine.sampling import kernels, multihop
@@ -38,6 +37,12 @@ _MAX_RETRIES = 64
 # (the sampler through its helper threads), and numba's workqueue threading layer does not support
 # concurrent launches from several Python threads.
 KERNEL_LOCK = threading.Lock()
+
+
+def kernel_key(key: int) -> int:
+    """A 64-bit random key as :func:`multihop.sample_request` takes it: the int64 with the same bits (a Python int
+    of 2**63 or more would make numba compile a second variant of the kernel)."""
+    return key - (1 << 64) if key >> 63 else key
 
 
 class SamplingError(ValueError):
@@ -465,7 +470,7 @@ class CsrGraph:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _Scratch()
-        key = request.key if request.key < 1 << 63 else request.key - (1 << 64)  # its int64 bits (see sample_request)
+        key = kernel_key(request.key)
         last = request.strategy == "last"
         caps = _NO_CAPS
         S, G = request.node.shape[0], request.group_count
