@@ -8,7 +8,6 @@ path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge
 import contextlib
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -271,6 +270,18 @@ def test_helpers_that_are_late_or_give_up_do_not_change_the_result(graph_store, 
         numba.set_num_threads(before)
 
 
+def _eventually(condition, seconds: float, pause: float = 0.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds``, checked every ``pause`` seconds (0: without a break, for
+    a state that may hold only for microseconds)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if pause:
+            time.sleep(pause)
+    return False
+
+
 def _mail_counts(mail):
     return {name: int(mail[getattr(multihop, f"MAIL_{name.upper()}")]) for name in ("joined", "left", "open")}
 
@@ -295,19 +306,16 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     pool = HelperThreads()
     try:
         mail, seats = pool.mailbox(2)
-        for _ in range(3000):  # the helpers' first call may load or compile their loop
-            if mail[multihop.MAIL_RUNNING] == 2:
-                break
-            threading.Event().wait(0.01)
-        assert mail[multihop.MAIL_RUNNING] == 2
+        # The helpers' first call may load or compile their loop.
+        assert _eventually(lambda: mail[multihop.MAIL_RUNNING] == 2, 30, pause=0.01)
         results = []
         for seats_wanted in (2, 0, 1):
             work = np.zeros(multihop.WORK_SIZE, np.int64)
             out = multihop.sample_request(
                 engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, pair_flags, False,
-                np.int64(request.key - (1 << 64) if request.key >> 63 else request.key), request.node, request.node_type, request.time, request.group, node_bound,
-                edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000, work,
-                mail, min(seats, seats_wanted), 1000, False)
+                subgraph.kernel_key(request.key), request.node, request.node_type, request.time, request.group,
+                node_bound, edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000,
+                work, mail, min(seats, seats_wanted), 1000, False)
             assert out[0] == multihop.OK
             # Laid out; a helper may be copying it: completing copies (or waits for the copy) and closes.
             multihop.complete_request(engine.graph, T, request.fanouts, buf, G, seg, 100_000, 100_000, work, mail,
@@ -319,11 +327,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
         assert results[0] == results[1] == results[2]
         # The helpers did join some call: a helper woken for a call may run only after it returned (the OS
         # schedules it late on a busy machine); it then joins that closed call and leaves.
-        for _ in range(500):
-            if _mail_counts(mail)["joined"] >= 1:
-                break
-            threading.Event().wait(0.01)
-        assert _mail_counts(mail)["joined"] >= 1
+        assert _eventually(lambda: _mail_counts(mail)["joined"] >= 1, 5, pause=0.01)
         # Stopping wakes the helpers with no call open: one that was asleep joins, finds it closed and
         # leaves; one that was still spinning sees the stop first; one the OS held back (three threads on
         # two cores) may first find the number of the last call it sat out, and join that too, closed.
@@ -349,11 +353,7 @@ def test_a_nudge_wakes_a_sleeping_helper_ahead_of_the_call(graph_store, customer
         mail, _ = pool.mailbox(1)
 
         def seen(slot: int, value: int, seconds: float) -> bool:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                if mail[slot] == value:
-                    return True
-            return False
+            return _eventually(lambda: mail[slot] == value, seconds)
 
         # Started (the first call may load or compile the loop), then asleep after its short idle spin.
         assert seen(multihop.MAIL_RUNNING, 1, 30) and seen(multihop.MAIL_SLEEPERS, 1, 30)
