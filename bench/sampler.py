@@ -181,7 +181,7 @@ def main() -> None:
                 result = graph.sample_subgraph(request)
             best["store_wall"] = min(best["store_wall"], time.perf_counter() - wall)
             best["store_cpu"] = min(best["store_cpu"], time.process_time() - cpu)
-            del result
+            result = None  # the last batch's arrays, freed before the gathers
             gather = gather or Gather(edge_array, sampled, args.threads)
             # Each round starts with another kind: the first gather after the sampler finds the positions
             # out of the cache, and the best of the rounds should not favour one kind.
