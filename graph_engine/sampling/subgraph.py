@@ -80,10 +80,6 @@ class SubgraphRequest:
     single_type: int = field(default=-2, init=False, repr=False, compare=False)
     group_count: int = field(default=0, init=False, repr=False, compare=False)
 
-    @property
-    def num_groups(self) -> int:
-        return int(self.group[-1]) + 1 if self.group.size else 0
-
     def validate(self, schema: GraphSchema) -> "SubgraphRequest":
         """Check shapes, ranges and settings against ``schema``; returns self with normalized dtypes.
 

@@ -299,7 +299,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
     T = len(graph_store.schema.node_types)
     node_bound, edge_bound = engine.stream_bounds(request.fanouts)
     Sn, Se = node_bound.shape[1], edge_bound.shape[1]
-    G = request.num_groups
+    G = request.group_count
     pair_flags = engine.pair_flags(request.fanouts, request.node_type[:1], True)
     buf = np.empty(multihop.plan_size(G, Sn, Se), np.int64)
     seg = np.empty(5 * 100_000, np.int64)
