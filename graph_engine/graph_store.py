@@ -23,7 +23,7 @@ from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout
 
 from data_engine.artifact_formats.graph import Csr, GraphArtifact
 from graph_engine.sampling.helpers import HELPERS
-from graph_engine.sampling.subgraph import CsrGraph, SamplingError, SubgraphRequest, SubgraphResult
+from graph_engine.sampling.subgraph import CsrGraph, SamplingError, SeedBatches, SubgraphRequest, SubgraphResult
 from graph_engine.schema import EdgeType, GraphSchema
 from platform_core.artifacts import ArtifactStore
 from platform_core.errors import UserFacingError
@@ -75,6 +75,27 @@ class SamplingGraphStore(GraphStore):
         self._will_sample()
         request = request.validate(self.schema)
         return self._sample_subgraph(request) if build is None else self._build_subgraph(request, build)
+
+    def seed_batches(self, node_type: str, fanouts: np.ndarray, strategy: str, timed: bool) -> SeedBatches | None:
+        """A quicker way to sample one disjoint subgraph per seed for batch after batch of seeds of one node type
+        with the same settings (a NodeLoader's batches), where the store has one: the settings are checked
+        once, and each batch gives what :meth:`sample_subgraph` gives for its request (see
+        :class:`~graph_engine.sampling.subgraph.SeedBatches`).
+
+        Args:
+            node_type: the seeds' node type.
+            fanouts, strategy: as in :class:`SubgraphRequest`.
+            timed: whether the batches come with anchor times.
+
+        Returns:
+            The batches' sampler, or None where the store has none (remote stores): use :meth:`sample_subgraph`.
+
+        Raises:
+            SamplingError: an unknown node type or malformed settings.
+        """
+        if node_type not in self.schema.num_nodes:
+            raise SamplingError(f"unknown node type {node_type!r}")
+        return self._seed_batches(self.schema.node_type_index(node_type), fanouts, strategy, timed)
 
     def draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None = None, key: int = 0,
                    weight: np.ndarray | None = None) -> np.ndarray:
@@ -157,6 +178,10 @@ class SamplingGraphStore(GraphStore):
         the other."""
         return build(self._sample_subgraph(request))
 
+    def _seed_batches(self, node_type: int, fanouts: np.ndarray, strategy: str, timed: bool) -> SeedBatches | None:
+        """The sampler of :meth:`seed_batches` for a known node type (its index), or None (by default: none)."""
+        return None
+
     @abstractmethod
     def _draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int,
                     weight: np.ndarray | None) -> np.ndarray:
@@ -235,6 +260,9 @@ class ArtifactGraphStore(SamplingGraphStore):
 
     def _build_subgraph(self, request: SubgraphRequest, build: Callable[[SubgraphResult], Built]) -> Built:
         return self.engine.sample(request, validated=True, build=build)
+
+    def _seed_batches(self, node_type: int, fanouts: np.ndarray, strategy: str, timed: bool) -> SeedBatches:
+        return self.engine.seed_batches(node_type, fanouts, strategy, timed)
 
     def _draw_nodes(self, node_type: str, count: int, anchor: np.ndarray | None, key: int,
                     weight: np.ndarray | None) -> np.ndarray:

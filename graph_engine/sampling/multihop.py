@@ -1368,6 +1368,15 @@ def time_order(indptr, indices, time, source_time, target_time):
 
 
 @nb.njit(cache=True)
+def first_out_of_range(node, count):
+    """Position of the first entry of ``node`` outside ``0..count-1``, or -1 when every one lies inside."""
+    for s in range(node.shape[0]):
+        if node[s] < 0 or node[s] >= count:
+            return s
+    return -1
+
+
+@nb.njit(cache=True)
 def check_request(node, node_type, group, fanouts, num_nodes):
     """Problems of a request's arrays, as a code: 0 none, 1 a node type out of range, 2 a node index out
     of range for its type, 3 groups that do not rise from 0 in steps of 0 or 1, 4 a fan-out below -1.
