@@ -615,7 +615,8 @@ class SeedBatches:
         if self._timed:
             if time is None or time.shape != node.shape:
                 raise SamplingError("time must have one entry per seed")
-            time = np.ascontiguousarray(time, dtype=np.int64)
+            if time.dtype != np.int64 or not time.flags.c_contiguous:
+                time = np.ascontiguousarray(time, dtype=np.int64)
         elif time is not None:
             raise SamplingError("these batches were set up without anchor times")
         S = node.shape[0]
