@@ -1,10 +1,12 @@
 """Benchmark of the temporal neighbour sampler: sampled edges per second against a random gather.
 
-Usage: ``python bench/sampler.py [--quick] [--edges N] [--batches N] [--rounds N] [--threads N] [--strategy S]``
-(``--quick``: two rounds instead of five on the same graph).
+Usage: ``python bench/sampler.py [--quick] [--edges N] [--batches N] [--rounds N] [--threads N] [--strategy S]
+[--order O]`` (``--quick``: two rounds instead of five on the same graph).
 
 Builds the synthetic shop (:mod:`graph_engine.synthetic`) with at least ``--edges`` edges (default 10^7)
-as a real graph artifact, then samples 2 hops with fan-out [16, 8] per edge type around batches of
+as a real graph artifact (its rows in ingest order: facts in time order, as the data engine numbers them;
+``--order fk`` or ``random`` reorders them first with :mod:`graph_engine.locality`, to measure what node order
+does to the sampler), then samples 2 hops with fan-out [16, 8] per edge type around batches of
 1024 customers with anchor times (disjoint, temporal), through :class:`TemporalNeighborSampler` and the
 memory-mapped :class:`ArtifactGraphStore`, exactly as a NodeLoader would. Sampled edges are counted as
 a user counts them: the edges of the output subgraphs (``out.num_sampled_edges``, summed after the timed
@@ -32,7 +34,7 @@ with other busy processes, wall time also counts the time the OS gives to them; 
 
 Prints a summary, then as its last line one JSON object::
 
-    {"bench": "sampler", "edges": ..., "batches": ..., "threads": ..., "edges_per_batch": ...,
+    {"bench": "sampler", "edges": ..., "batches": ..., "order": ..., "threads": ..., "edges_per_batch": ...,
      "ms_per_batch": ..., "cpu_ms_per_batch": ..., "store_ms_per_batch": ..., "adapter_ms_per_batch": ...,
      "sampled_edges_per_s": ..., "gather_per_s": ...,
      "ratio": ..., "sampled_edges_per_cpu_s": ..., "gather_per_cpu_s": ..., "ratio_cpu": ...,
@@ -60,6 +62,7 @@ import torch
 from torch_geometric.sampler import NodeSamplerInput
 
 from graph_engine.graph_store import ArtifactGraphStore
+from graph_engine.locality import node_order, permute_graph
 from graph_engine.sampling.sampler import TemporalNeighborSampler
 from graph_engine.sampling.subgraph import SubgraphRequest
 from graph_engine.synthetic import SyntheticConfig, generate
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None,
                         help="alternating timed rounds, the best of each kept (default 5, quick 2)")
     parser.add_argument("--workdir", default=None, help="folder for the artifact (default: a temporary one)")
+    parser.add_argument("--order", choices=["ingest", "fk", "random"], default="ingest",
+                        help="node order of the graph (default: ingest, as the data engine writes it)")
     args = parser.parse_args()
     num_edges = args.edges or 10_000_000
     batches = args.batches
@@ -136,7 +141,10 @@ def main() -> None:
         started = time.perf_counter()
         config = SyntheticConfig.for_edges(num_edges, facts_per_customer=40)
         store = ObjectStore(Path(tmp).as_uri())
-        uris = generate(config, features=False).write(ArtifactStore(store), "bench", features=False)
+        shop = generate(config, features=False)
+        if args.order != "ingest":
+            shop.nodes, shop.links = permute_graph(shop.nodes, shop.links, node_order(shop.nodes, shop.links, args.order))
+        uris = shop.write(ArtifactStore(store), "bench", features=False)
         graph = ArtifactGraphStore.open(store, uris.graph)
         total_edges = sum(graph.schema.num_edges.values())
         print(f"graph: {total_edges:,} edges, {sum(graph.schema.num_nodes.values()):,} nodes "
@@ -208,6 +216,7 @@ def main() -> None:
         "batch_size": BATCH,
         "fanout": FANOUT,
         "strategy": args.strategy,
+        "order": args.order,
         "threads": args.threads,
         "edges_per_batch": round(sampled / batches, 1),
         "ms_per_batch": round(best["sampler_wall"] / batches * 1e3, 3),
