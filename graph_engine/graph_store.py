@@ -2,7 +2,8 @@
 
 :class:`SamplingGraphStore` is the interface the sampler talks to: PyG's ``GraphStore`` (edge indices
 per edge type in CSR, CSC or COO layout) plus sampling calls (:meth:`~SamplingGraphStore.sample_subgraph`,
-:meth:`~SamplingGraphStore.draw_nodes`) that run where the graph lives. :class:`ArtifactGraphStore` serves
+:meth:`~SamplingGraphStore.draw_nodes`, and where the store has it, :meth:`~SamplingGraphStore.seed_batches`
+for a NodeLoader's batches) that run where the graph lives. :class:`ArtifactGraphStore` serves
 a graph artifact in-process; the remote client in :mod:`graph_engine.services` implements the same
 interface over Arrow Flight.
 
