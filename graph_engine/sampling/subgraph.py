@@ -608,10 +608,12 @@ class SeedBatches:
             SamplingError: seeds out of range, or anchors missing, superfluous or not one per seed.
         """
         HELPERS.nudge()  # sleeping helpers take tens of microseconds to wake: wake them while the batch is checked
-        if node.dtype != np.int64 or node.ndim != 1 or not node.flags.c_contiguous:
+        if not isinstance(node, np.ndarray) or node.dtype != np.int64 or node.ndim != 1 or not node.flags.c_contiguous:
             node = np.ascontiguousarray(node, dtype=np.int64)
             if node.ndim != 1:
                 raise SamplingError("seed nodes must be a 1-D array")
+        if time is not None and not isinstance(time, np.ndarray):
+            time = np.asarray(time)
         if self._timed:
             if time is None or time.shape != node.shape:
                 raise SamplingError("time must have one entry per seed")

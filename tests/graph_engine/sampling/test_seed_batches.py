@@ -104,8 +104,10 @@ def test_bad_batches_and_settings_are_rejected(graph_store, customer_seeds):
     untimed = graph_store.seed_batches(CUSTOMERS, fanouts, "uniform", False)
     with pytest.raises(SamplingError, match="without anchor times"):
         untimed.sample(nodes, times, 0)
-    # Seeds as another integer type are taken as int64.
+    # Seeds as another integer type, or as lists, are taken as int64 arrays.
     assert _arrays(untimed.sample(nodes.astype(np.int32), None, 3)) == _arrays(untimed.sample(nodes, None, 3))
+    assert (_arrays(timed.sample(nodes.tolist(), times.tolist(), 3))
+            == _arrays(timed.sample(nodes, times, 3)))
     with pytest.raises(SamplingError, match="unknown node type"):
         graph_store.seed_batches("shops", fanouts, "uniform", True)
     with pytest.raises(SamplingError, match="fanouts must be"):
