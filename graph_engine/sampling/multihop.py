@@ -46,7 +46,10 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   are read in a loop of their own, then de-duplicated (typically a fact's links at the last hop).
 - *expanded at once* (``EXPAND_AT_ONCE``): where every pair of the next hop is immediate, loop D makes a new
   node's next-hop pairs as it finds the node, in discovery order as loop A would, so the node never joins the
-  frontier (a customer's orders at the first of two hops: their back edge and product link).
+  frontier (a customer's orders at the first of two hops: their back edge and product link). Where those
+  pairs have one one-edge-row type besides the way back, its neighbours are read *through* the row the node
+  was found in (``COL_THROUGH``: one entry per edge, the neighbour's neighbour), next to the node itself,
+  instead of from the node's own row: one random read less per node (an order's product).
 - *fresh pairs* (``FRESH``): where ``pair_flags`` proves that the neighbours a pair finds are new to their
   group (each lies in one row of the expansion type, whose reverse holds at most one edge per row, and
   nothing else in the group has their type) and that no later pair looks them up (only back edges reach
@@ -92,9 +95,12 @@ _SPREAD = np.uint64(0xD6E8FEB86659FD93)
 _LOW32 = np.int64(0xFFFFFFFF)
 _LOW40 = np.int64((1 << 40) - 1)
 
-#: Columns of the per-expansion-type ``graph`` table.
-COL_INDPTR, COL_INDICES, COL_TIME, COL_DST, COL_REVERSE, COL_FLAGS = range(6)
-GRAPH_COLUMNS = 6
+#: Columns of the per-expansion-type ``graph`` table. ``COL_THROUGH``: 0, or the address of the neighbours'
+#: neighbours through the one-edge rows of expansion type ``COL_THROUGH_TYPE`` (``through[e]`` is the
+#: neighbour, in that type, of edge ``e``'s neighbour: see ``CsrGraph.through``), which spares loop D the
+#: random read of each neighbour's row when it expands neighbours at once.
+COL_INDPTR, COL_INDICES, COL_TIME, COL_DST, COL_REVERSE, COL_FLAGS, COL_THROUGH, COL_THROUGH_TYPE = range(8)
+GRAPH_COLUMNS = 8
 #: Flags: the edge type has edge times; every row holds at most one edge; exactly one; every edge is no
 #: newer than its source node; every edge is no older than its target node (the artifact's edge time is
 #: the later of its two rows' times, which gives the last one always and the one before for the edges
@@ -439,6 +445,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(o_group, ones, g)
                             put(o_code, ones, get(f_code, i))
                             put(o_type, ones, t)
+                            put(o_node, ones, -1)  # read in loop O
                             ones += 1
                         continue
                     flags = get2(graph, t, COL_FLAGS)
@@ -478,7 +485,8 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
             # The neighbours are read in a loop of their own: their loads then overlap, where a load
             # feeding the hash probe and its branches would hold the next ones back.
             for o in range(ones):
-                put(o_node, o, load_i64(get2(graph, get(o_type, o), COL_INDICES), get(o_src, o)))
+                if get(o_node, o) < 0:  # not yet read (see COL_THROUGH)
+                    put(o_node, o, load_i64(get2(graph, get(o_type, o), COL_INDICES), get(o_src, o)))
             for o in range(ones):
                 t = get(o_type, o)
                 u = get(o_src, o)
@@ -577,6 +585,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     continue
                 put(p_edge, p, at)
                 address = get2(graph, t, COL_INDICES)
+                through = get2(graph, t, COL_THROUGH)
                 if take == cnt or last:
                     for j in range(take):
                         put(q_pos, q + j, hi - take + j)
@@ -584,6 +593,10 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         for j in range(hi - take, hi, 8):
                             prefetch_i64(address, j)
                         prefetch_i64(address, hi - 1)
+                        if through != 0:
+                            for j in range(hi - take, hi, 8):
+                                prefetch_i64(through, j)
+                            prefetch_i64(through, hi - 1)
                 else:
                     # Floyd's algorithm: ``take`` distinct positions of ``cnt``. A draw is compared with the ones
                     # before it only when a 64-bit mask of their positions (mod 64) says it may repeat one.
@@ -601,6 +614,8 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         seen |= np.uint64(1) << np.uint64(r & 63)
                         put(q_pos, q + m, r)
                         prefetch_i64(address, r)
+                        if through != 0:
+                            prefetch_i64(through, r)
                         m += 1
                 q += take
             put(p_q, pairs, q)
@@ -634,6 +649,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 # With EXPAND_AT_ONCE, the next hop's expansion types of this pair's neighbours, looked up once
                 # for all of them (``ahead`` of them): edge stream and its segment, back edge or not, neighbours.
                 at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
+                through, through_type = get2(graph, t, COL_THROUGH), get2(graph, t, COL_THROUGH_TYPE)
                 ahead = others = 0  # others: those that are not the way back
                 if at_once:
                     for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
@@ -679,15 +695,26 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                 put(out_eid, at2 + k, get(out_node, node_at + k))
                             continue
                         indices, t2 = get(next_indices, j), get(next_type, j)
-                        for k in range(n):
-                            v = get(out_node, node_at + k)
-                            prefetch_i64(indices, v)
-                            o = ones + k * others + jj  # neighbour after neighbour, type after type
-                            put(o_at, o, at2 + k)
-                            put(o_src, o, v)
-                            put(o_group, o, g)
-                            put(o_code, o, code + k)
-                            put(o_type, o, t2)
+                        if through != 0 and t2 == through_type:  # the neighbours' neighbours, in the row order
+                            for k in range(n):
+                                o = ones + k * others + jj  # neighbour after neighbour, type after type
+                                put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
+                                put(o_at, o, at2 + k)
+                                put(o_src, o, get(out_node, node_at + k))
+                                put(o_group, o, g)
+                                put(o_code, o, code + k)
+                                put(o_type, o, t2)
+                        else:
+                            for k in range(n):
+                                v = get(out_node, node_at + k)
+                                prefetch_i64(indices, v)
+                                o = ones + k * others + jj  # neighbour after neighbour, type after type
+                                put(o_node, o, -1)  # read in loop O
+                                put(o_at, o, at2 + k)
+                                put(o_src, o, v)
+                                put(o_group, o, g)
+                                put(o_code, o, code + k)
+                                put(o_type, o, t2)
                         jj += 1
                     ones += n * others
                     if keep and not at_once:
@@ -734,7 +761,11 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                     put(out_col, at2, row)
                                     put(out_eid, at2, v)
                                 else:
-                                    prefetch_i64(get(next_indices, j), v)
+                                    if through != 0 and get(next_type, j) == through_type:
+                                        put(o_node, ones, load_i64(through, pos))
+                                    else:
+                                        prefetch_i64(get(next_indices, j), v)
+                                        put(o_node, ones, -1)  # read in loop O
                                     put(o_at, ones, at2)
                                     put(o_src, ones, v)
                                     put(o_group, ones, g)

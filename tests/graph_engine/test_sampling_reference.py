@@ -559,6 +559,41 @@ def test_nodes_whose_next_hop_is_all_immediate_are_expanded_when_found(graph_sto
     assert retries
 
 
+def test_links_of_facts_expanded_when_found_are_read_through_the_row_they_were_found_in(graph_store,
+                                                                                       customer_seeds):
+    """A customer's orders expanded when found (two hops) take their product from ``through`` (one entry per
+    customer-to-order edge, in that row's order) instead of the order's own row; the sample stays the
+    reference's, uniform and last, and with one product link among several onward types none is used."""
+    schema, engine = graph_store.schema, graph_store.engine
+    E = len(schema.edge_types)
+    walk = schema.edge_type_index(("customers", "rev_customer_id", "orders"))
+    link = schema.edge_type_index(("orders", "product_id", "products"))
+    fanouts = np.full((E, 2), 3)
+    customers = [schema.node_type_index("customers")]
+    table = engine._graph_for(fanouts, engine.pair_flags(fanouts, customers, timed=True))
+    assert table[walk, multihop.COL_THROUGH_TYPE] == link
+    through = engine.through(walk, link)
+    assert table[walk, multihop.COL_THROUGH] == through.ctypes.data
+    orders = graph_store.graph.csr(("customers", "rev_customer_id", "orders"))
+    products = graph_store.graph.csr(("orders", "product_id", "products"))
+    assert np.array_equal(through, np.asarray(products.indices)[np.asarray(orders.indices)])
+    assert engine.through(walk, link) is through  # made once
+    # Three hops: nothing is expanded when found, so no table of this shape reads through.
+    deeper = np.full((E, 3), 2)
+    assert (engine._graph_for(deeper, engine.pair_flags(deeper, customers, timed=True))[:, multihop.COL_THROUGH]
+            == 0).all()
+    nodes, times = customer_seeds
+    for strategy in ("uniform", "last"):
+        assert assert_matches(graph_store, _request(graph_store, "customers", nodes.numpy(), fanouts, times.numpy(),
+                                                    strategy=strategy, key=6)) > 0
+    # Orders' product and customer links both onward (seeds are products): the way back is the product link,
+    # the customer link the one onward type, read through.
+    from_products = np.full((E, 2), 4)
+    seeds = _request(graph_store, "products", np.arange(0, graph_store.num_nodes("products"), 3), from_products,
+                     key=2)
+    assert assert_matches(graph_store, seeds) > 0
+
+
 def test_facts_with_several_links_expanded_when_found_keep_the_reference_order(monkeypatch):
     """Facts ``f`` with three links to untimed tables besides their owner ``a``, two of them to ``b``: found at
     hop 0, each makes a back edge and three one-edge-row pairs at hop 1, listed fact after fact, link after
