@@ -49,7 +49,9 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   frontier (a customer's orders at the first of two hops: their back edge and product link). Where those
   pairs have one one-edge-row type besides the way back, its neighbours are read *through* the row the node
   was found in (``COL_THROUGH``: one entry per edge, the neighbour's neighbour), next to the node itself,
-  instead of from the node's own row: one random read less per node (an order's product).
+  instead of from the node's own row: one random read less per node (an order's product). When that type is
+  the only one onward and nothing waits for loop O yet, loop D de-duplicates those neighbours itself, in the
+  order loop O would, and they skip loop O's lists.
 - *fresh pairs* (``FRESH``): where ``pair_flags`` proves that the neighbours a pair finds are new to their
   group (each lies in one row of the expansion type, whose reverse holds at most one edge per row, and
   nothing else in the group has their type) and that no later pair looks them up (only back edges reach
@@ -651,6 +653,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
                 through, through_type = get2(graph, t, COL_THROUGH), get2(graph, t, COL_THROUGH_TYPE)
                 ahead = others = 0  # others: those that are not the way back
+                onward = np.int64(-1)
                 if at_once:
                     for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
                         t2 = get(src_list, ti)
@@ -662,13 +665,26 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(next_end, ahead, get2(edge_seg, c, stream2 + 1))
                             put(next_back, ahead, get2(graph, t, COL_REVERSE) == t2)
                             put(next_indices, ahead, get2(graph, t2, COL_INDICES))
-                            others += 0 if get(next_back, ahead) else 1
+                            if not get(next_back, ahead):
+                                others += 1
+                                onward = t2
                             ahead += 1
                 n = q1 - q0
                 bulk = fresh and count + n <= room
                 for j in range(ahead):
                     if get(next_start, j) + get(e_used, get(next_stream, j)) + n > get(next_end, j):
                         bulk = False
+                # The onward links read through this row are de-duplicated here, as loop O would (at the last
+                # hop, in the same order: nothing is waiting for loop O yet), sparing their list entries.
+                direct = bulk and others == 1 and onward == through_type and through != 0 and ones == 0 and (
+                    h + 2 == num_hops)
+                if direct:
+                    listed += n
+                    if 2 * listed > mask + 1:
+                        table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node,
+                                       out_group, n_used)
+                        mask = table.shape[0] // 3 - 1
+                        table_at = data_address(table)
                 if bulk:
                     # Every neighbour is new (FRESH) and there is room for all: what the loop below does per
                     # neighbour, done step by step over all of them (tight loops, no per-neighbour branches),
@@ -695,7 +711,30 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                 put(out_eid, at2 + k, get(out_node, node_at + k))
                             continue
                         indices, t2 = get(next_indices, j), get(next_type, j)
-                        if through != 0 and t2 == through_type:  # the neighbours' neighbours, in the row order
+                        if direct:
+                            vt2 = get2(graph, t2, COL_DST)
+                            stream3 = vt2 * width + h + 2
+                            start3 = get2(node_seg, c, stream3)
+                            room3 = get2(node_seg, c, stream3 + 1) - start3
+                            count3 = get(n_used, stream3)
+                            for k in range(n):
+                                v2 = load_i64(through, get(q_pos, q0 + k))
+                                row2, added = _find_or_add(table_at, mask, tag, v2 * num_node_types + vt2,
+                                                           (stream3 << 40) | count3)
+                                if added:
+                                    if count3 == room3:
+                                        failed = True
+                                        break
+                                    put(out_node, start3 + count3, v2)
+                                    put(out_group, start3 + count3, g)
+                                    count3 += 1
+                                put(out_row, at2 + k, row2)
+                                put(out_col, at2 + k, code + k)
+                                put(out_eid, at2 + k, get(out_node, node_at + k))
+                            put(n_used, stream3, count3)
+                            if failed:
+                                break
+                        elif through != 0 and t2 == through_type:  # the neighbours' neighbours, in the row order
                             for k in range(n):
                                 o = ones + k * others + jj  # neighbour after neighbour, type after type
                                 put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
@@ -716,7 +755,8 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                 put(o_code, o, code + k)
                                 put(o_type, o, t2)
                         jj += 1
-                    ones += n * others
+                    if not direct:
+                        ones += n * others
                     if keep and not at_once:
                         for k in range(n):
                             put(f_node, fill + k, get(out_node, node_at + k))
