@@ -296,6 +296,7 @@ class CsrGraph:
         self._pair_flags: dict[tuple, np.ndarray] = {}
         self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, tuple, np.ndarray]] = {}
         self._through: dict[tuple[int, int], np.ndarray] = {}
+        self._graphs: dict[tuple, np.ndarray] = {}  # see _graph_for
 
     @staticmethod
     def _flags(indptr: np.ndarray, indices: np.ndarray, time: np.ndarray | None, max_degree: int,
@@ -442,7 +443,12 @@ class CsrGraph:
     def _graph_for(self, fanouts: np.ndarray, pair_flags: np.ndarray) -> np.ndarray:
         """The kernel's graph table for a request shape: :attr:`graph`, with ``COL_THROUGH`` set (see
         :meth:`through`) for each expansion type whose neighbours are expanded at once (``EXPAND_AT_ONCE``)
-        into pairs of one one-edge-row type besides the way back."""
+        into pairs of one one-edge-row type besides the way back. Kept per shape (requests of several seed
+        types do not keep their prepared shape)."""
+        cache_key = (fanouts.tobytes(), fanouts.shape[1], pair_flags.tobytes())
+        held = self._graphs.get(cache_key)
+        if held is not None:
+            return held
         E, H = fanouts.shape
         graph = self.graph
         for t in range(E):
@@ -458,6 +464,9 @@ class CsrGraph:
                 graph = self.graph.copy()
             graph[t, multihop.COL_THROUGH] = _address(self.through(t, t2))
             graph[t, multihop.COL_THROUGH_TYPE] = t2
+        if len(self._graphs) > 64:
+            self._graphs.clear()
+        self._graphs[cache_key] = graph
         return graph
 
     def _prepared_for(self, fanouts: np.ndarray, single: int, seed_types: np.ndarray,
