@@ -734,21 +734,16 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(n_used, stream3, count3)
                             if failed:
                                 break
-                        elif through != 0 and t2 == through_type:  # the neighbours' neighbours, in the row order
-                            for k in range(n):
-                                o = ones + k * others + jj  # neighbour after neighbour, type after type
-                                put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
-                                put(o_at, o, at2 + k)
-                                put(o_src, o, get(out_node, node_at + k))
-                                put(o_group, o, g)
-                                put(o_code, o, code + k)
-                                put(o_type, o, t2)
                         else:
+                            read_through = through != 0 and t2 == through_type
                             for k in range(n):
                                 v = get(out_node, node_at + k)
-                                prefetch_i64(indices, v)
                                 o = ones + k * others + jj  # neighbour after neighbour, type after type
-                                put(o_node, o, -1)  # read in loop O
+                                if read_through:  # the neighbour's neighbour, in the row order
+                                    put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
+                                else:
+                                    prefetch_i64(indices, v)
+                                    put(o_node, o, -1)  # read in loop O
                                 put(o_at, o, at2 + k)
                                 put(o_src, o, v)
                                 put(o_group, o, g)
