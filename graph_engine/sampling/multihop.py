@@ -359,8 +359,12 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
     stamp = np.int64(0)
     done = 0
     E = fanouts.shape[0]
-    next_type, next_stream, next_indices = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64)
-    next_start, next_end, next_back = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.bool_)
+    # Per expansion type t, at entries t * E + j: the next hop's types of its neighbours (see loop D), looked up
+    # once per chunk and hop (``ready_of[t] == token``), not once per pair.
+    next_type, next_stream, next_indices = np.empty(E * E, np.int64), np.empty(E * E, np.int64), np.empty(E * E, np.int64)
+    next_start, next_end, next_back = np.empty(E * E, np.int64), np.empty(E * E, np.int64), np.empty(E * E, np.bool_)
+    ahead_of, others_of, onward_of, ready_of = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64), np.zeros(E, np.int64)
+    token = 0
     while True:
         c = _claim(counter + 8 * WORK_NEXT, from_back)
         if c < 0:
@@ -625,6 +629,7 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 break
             # Loop D: neighbours read, de-duplicated per group, appended to their segments with the edges.
             fill = end
+            token += 1
             for p in range(pairs):
                 q0, q1 = get(p_q, p), get(p_q, p + 1)
                 if q0 == q1:
@@ -652,27 +657,37 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 # for all of them (``ahead`` of them): edge stream and its segment, back edge or not, neighbours.
                 at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
                 through, through_type = get2(graph, t, COL_THROUGH), get2(graph, t, COL_THROUGH_TYPE)
-                ahead = others = 0  # others: those that are not the way back
-                onward = np.int64(-1)
+                nt = t * E
                 if at_once:
-                    for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
-                        t2 = get(src_list, ti)
-                        if get2(fanouts, t2, h + 1) != 0:
-                            put(next_type, ahead, t2)
-                            stream2 = get2(graph, t2, COL_REVERSE) * num_hops + h + 1
-                            put(next_stream, ahead, stream2)
-                            put(next_start, ahead, get2(edge_seg, c, stream2))
-                            put(next_end, ahead, get2(edge_seg, c, stream2 + 1))
-                            put(next_back, ahead, get2(graph, t, COL_REVERSE) == t2)
-                            put(next_indices, ahead, get2(graph, t2, COL_INDICES))
-                            if not get(next_back, ahead):
-                                others += 1
-                                onward = t2
-                            ahead += 1
+                    if get(ready_of, t) != token:
+                        ahead = others = 0  # others: those that are not the way back
+                        onward = np.int64(-1)
+                        for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
+                            t2 = get(src_list, ti)
+                            if get2(fanouts, t2, h + 1) != 0:
+                                put(next_type, nt + ahead, t2)
+                                stream2 = get2(graph, t2, COL_REVERSE) * num_hops + h + 1
+                                put(next_stream, nt + ahead, stream2)
+                                put(next_start, nt + ahead, get2(edge_seg, c, stream2))
+                                put(next_end, nt + ahead, get2(edge_seg, c, stream2 + 1))
+                                put(next_back, nt + ahead, get2(graph, t, COL_REVERSE) == t2)
+                                put(next_indices, nt + ahead, get2(graph, t2, COL_INDICES))
+                                if not get2(graph, t, COL_REVERSE) == t2:
+                                    others += 1
+                                    onward = t2
+                                ahead += 1
+                        put(ahead_of, t, ahead)
+                        put(others_of, t, others)
+                        put(onward_of, t, onward)
+                        put(ready_of, t, token)
+                    ahead, others, onward = get(ahead_of, t), get(others_of, t), get(onward_of, t)
+                else:
+                    ahead = others = 0
+                    onward = np.int64(-1)
                 n = q1 - q0
                 bulk = fresh and count + n <= room
                 for j in range(ahead):
-                    if get(next_start, j) + get(e_used, get(next_stream, j)) + n > get(next_end, j):
+                    if get(next_start, nt + j) + get(e_used, get(next_stream, nt + j)) + n > get(next_end, nt + j):
                         bulk = False
                 # The onward links read through this row are de-duplicated here, as loop O would (at the last
                 # hop, in the same order: nothing is waiting for loop O yet), sparing their list entries.
@@ -695,14 +710,14 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                         # The usual shape (a fact's way back and its one onward link, read through the row):
                         # the three passes below in one, so a pair pays one loop exit (a branch the
                         # predictor misses: pairs hold a few neighbours each) instead of three.
-                        jb = 0 if get(next_back, 0) else 1
+                        jb = 0 if get(next_back, nt + 0) else 1
                         jo = 1 - jb
-                        stream_b, stream_o = get(next_stream, jb), get(next_stream, jo)
-                        at_b = get(next_start, jb) + get(e_used, stream_b)
-                        at_o = get(next_start, jo) + get(e_used, stream_o)
+                        stream_b, stream_o = get(next_stream, nt + jb), get(next_stream, nt + jo)
+                        at_b = get(next_start, nt + jb) + get(e_used, stream_b)
+                        at_o = get(next_start, nt + jo) + get(e_used, stream_o)
                         put(e_used, stream_b, get(e_used, stream_b) + n)
                         put(e_used, stream_o, get(e_used, stream_o) + n)
-                        vt2 = get2(graph, get(next_type, jo), COL_DST)
+                        vt2 = get2(graph, get(next_type, nt + jo), COL_DST)
                         stream3 = vt2 * width + h + 2
                         start3 = get2(node_seg, c, stream3)
                         room3 = get2(node_seg, c, stream3 + 1) - start3
@@ -743,16 +758,16 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(out_eid, at + k, pos)
                         jj = 0  # among the next hop's types that are not the way back
                         for j in range(ahead):
-                            stream2 = get(next_stream, j)
-                            at2 = get(next_start, j) + get(e_used, stream2)
+                            stream2 = get(next_stream, nt + j)
+                            at2 = get(next_start, nt + j) + get(e_used, stream2)
                             put(e_used, stream2, get(e_used, stream2) + n)
-                            if get(next_back, j):
+                            if get(next_back, nt + j):
                                 for k in range(n):
                                     put(out_row, at2 + k, col)
                                     put(out_col, at2 + k, code + k)
                                     put(out_eid, at2 + k, get(out_node, node_at + k))
                                 continue
-                            indices, t2 = get(next_indices, j), get(next_type, j)
+                            indices, t2 = get(next_indices, nt + j), get(next_type, nt + j)
                             if direct:
                                 vt2 = get2(graph, t2, COL_DST)
                                 stream3 = vt2 * width + h + 2
@@ -827,27 +842,27 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             # loop. (Loop A's lines, not a shared function: an inlined function taking arrays
                             # costs reference counts on shared arrays per pair, which both threads contend for.)
                             for j in range(ahead):
-                                stream2 = get(next_stream, j)
-                                at2 = get(next_start, j) + get(e_used, stream2)
-                                if at2 >= get(next_end, j):
+                                stream2 = get(next_stream, nt + j)
+                                at2 = get(next_start, nt + j) + get(e_used, stream2)
+                                if at2 >= get(next_end, nt + j):
                                     failed = True
                                     break
                                 put(e_used, stream2, get(e_used, stream2) + 1)
-                                if get(next_back, j):  # the way back: a back edge
+                                if get(next_back, nt + j):  # the way back: a back edge
                                     put(out_row, at2, col)
                                     put(out_col, at2, row)
                                     put(out_eid, at2, v)
                                 else:
-                                    if through != 0 and get(next_type, j) == through_type:
+                                    if through != 0 and get(next_type, nt + j) == through_type:
                                         put(o_node, ones, load_i64(through, pos))
                                     else:
-                                        prefetch_i64(get(next_indices, j), v)
+                                        prefetch_i64(get(next_indices, nt + j), v)
                                         put(o_node, ones, -1)  # read in loop O
                                     put(o_at, ones, at2)
                                     put(o_src, ones, v)
                                     put(o_group, ones, g)
                                     put(o_code, ones, row)
-                                    put(o_type, ones, get(next_type, j))
+                                    put(o_type, ones, get(next_type, nt + j))
                                     ones += 1
                             if failed:
                                 break
