@@ -39,6 +39,8 @@ from graph_engine.schema import EdgeType
 
 _MASK = 0xFFFF_FFFF_FFFF_FFFF
 _UNSET = object()
+# NumPy's int64 dtype: an identity check first (a comparison with ``np.int64`` costs ~0.2 us per call).
+_INT64 = np.dtype(np.int64)
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
@@ -57,7 +59,7 @@ def _numpy(tensor: torch.Tensor | None) -> np.ndarray | None:
         array = tensor.numpy()
     except (RuntimeError, TypeError):
         array = tensor.detach().cpu().numpy()
-    return array if array.dtype == np.int64 else array.astype(np.int64)
+    return array if array.dtype is _INT64 or array.dtype == np.int64 else array.astype(np.int64)
 
 
 @functools.lru_cache(maxsize=64)

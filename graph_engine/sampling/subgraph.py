@@ -28,6 +28,7 @@ CHUNK_SLOTS = 2048
 _EMPTY = np.zeros(1, dtype=np.int64)
 _NO_TIME = np.empty(0, dtype=np.int64)
 _NO_CAPS = np.empty(0, dtype=np.int64)
+_INT64 = np.dtype(np.int64)
 # Pauses (about 25 ns each) a thread spins for another before it sleeps (waits are a chunk at most, ~10 us;
 # spinning longer would take a core from whatever the late thread waits for on a busy machine).
 _SPIN = 2_000
@@ -653,16 +654,17 @@ class SeedBatches:
             SamplingError: seeds out of range, or anchors missing, superfluous or not one per seed.
         """
         HELPERS.nudge()  # sleeping helpers take tens of microseconds to wake: wake them while the batch is checked
-        if not isinstance(node, np.ndarray) or node.dtype != np.int64 or node.ndim != 1 or not node.flags.c_contiguous:
+        # Identity checks first (the usual arrays pass them); any other array takes the converting path.
+        if type(node) is not np.ndarray or node.dtype is not _INT64 or node.ndim != 1 or not node.flags.c_contiguous:
             node = np.ascontiguousarray(node, dtype=np.int64)
             if node.ndim != 1:
                 raise SamplingError("seed nodes must be a 1-D array")
-        if time is not None and not isinstance(time, np.ndarray):
+        if time is not None and type(time) is not np.ndarray:
             time = np.asarray(time)
         if self._timed:
             if time is None or time.shape != node.shape:
                 raise SamplingError("time must have one entry per seed")
-            if time.dtype != np.int64 or not time.flags.c_contiguous:
+            if time.dtype is not _INT64 or not time.flags.c_contiguous:
                 time = np.ascontiguousarray(time, dtype=np.int64)
         elif time is not None:
             raise SamplingError("these batches were set up without anchor times")
