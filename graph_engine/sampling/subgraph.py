@@ -438,8 +438,14 @@ class CsrGraph:
         """
         held = self._through.get((t, t2))
         if held is None:
-            held = self._through[t, t2] = np.asarray(self._arrays[t2][1])[np.asarray(self._arrays[t][1])]
+            # Callers racing to make it (a store server's threads) all get the array kept, the first one stored:
+            # graph tables hold its address, not a reference, so an array replaced in the dictionary would be
+            # freed under them (and the kernel would read freed memory as node indices).
+            held = self._through.setdefault((t, t2), self._make_through(t, t2))
         return held
+
+    def _make_through(self, t: int, t2: int) -> np.ndarray:
+        return np.asarray(self._arrays[t2][1])[np.asarray(self._arrays[t][1])]
 
     def _graph_for(self, fanouts: np.ndarray, pair_flags: np.ndarray) -> np.ndarray:
         """The kernel's graph table for a request shape: :attr:`graph`, with ``COL_THROUGH`` set (see

@@ -8,6 +8,7 @@ path of :mod:`graph_engine.sampling.multihop` shows up as a different node, edge
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -642,3 +643,58 @@ def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops
             request = SubgraphRequest(node=np.array([5, 2, 4, 1])[:len(types)], node_type=np.array(types),
                                       group=np.array([0, 0, 1, 1])[:len(types)], fanouts=fanouts, key=9)
             assert assert_matches(graph, request) > 0
+
+
+def test_owners_of_several_fact_tables_some_without_onward_links_match_the_reference():
+    """Customers ``a`` own three fact tables: ``f`` and ``g`` link on to products ``b`` (read through the row
+    and de-duplicated in the first hop's last loop), ``s`` links only back; seeded at ``a``, the facts of all
+    three are found at hop 0 and expanded at once, pair after pair of alternating types."""
+    rng = np.random.default_rng(11)
+    n_a, n_b, n_f, n_g, n_s = 30, 9, 400, 120, 300
+    nodes = [NodeTable("a", n_a, np.zeros(n_a, dtype=np.int64)), NodeTable("b", n_b),
+             NodeTable("f", n_f, np.sort(rng.integers(0, 100, n_f))),
+             NodeTable("g", n_g, np.sort(rng.integers(0, 100, n_g))),
+             NodeTable("s", n_s, np.sort(rng.integers(0, 100, n_s)))]
+    links = [Link("f", "a_id", "a", np.arange(n_f), rng.integers(0, n_a, n_f)),
+             Link("f", "b_id", "b", np.arange(n_f), rng.integers(0, n_b, n_f)),
+             Link("g", "a_id", "a", np.arange(n_g), rng.integers(0, n_a, n_g)),
+             Link("g", "b_id", "b", np.arange(n_g), rng.integers(0, n_b, n_g)),
+             Link("s", "a_id", "a", np.arange(n_s), rng.integers(0, n_a, n_s))]
+    with _artifact_graph(nodes, links) as graph:
+        E = len(graph.schema.edge_types)
+        seeds = rng.integers(0, n_a, 64)
+        for fanouts in ([16, 4], [4, 2], [-1, -1]):
+            for strategy in ("uniform", "last"):
+                request = _request(graph, "a", seeds, np.tile(np.array(fanouts), (E, 1)),
+                                   rng.integers(0, 120, seeds.size), groups=np.arange(seeds.size),
+                                   strategy=strategy, key=9)
+                assert assert_matches(graph, request) > 0
+
+
+def test_threads_racing_to_make_a_through_array_all_get_the_one_kept(graph_store, monkeypatch):
+    """Two threads (a store server's) both find no ``through`` array and both make one: each must get the array
+    the engine keeps, whose address graph tables hold (a replaced one would be freed under them)."""
+    schema = graph_store.schema
+    walk = schema.edge_type_index(("customers", "rev_customer_id", "orders"))
+    link = schema.edge_type_index(("orders", "product_id", "products"))
+    engine = _engines(graph_store)[0]
+    both_inside = threading.Barrier(2, timeout=30)
+    make = subgraph.CsrGraph._make_through
+
+    def make_together(self, t, t2):
+        made = make(self, t, t2)
+        both_inside.wait()  # neither stores its array before the other has made one
+        return made
+
+    monkeypatch.setattr(subgraph.CsrGraph, "_make_through", make_together)
+    got = [None, None]
+
+    def call(i):
+        got[i] = engine.through(walk, link)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got[0] is got[1] is engine.through(walk, link)
