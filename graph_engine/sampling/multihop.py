@@ -706,17 +706,20 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     # leaving every slot and list entry where that loop would.
                     code = (stream << 40) | count
                     node_at = start + count
-                    if direct and ahead == 2:
-                        # The usual shape (a fact's way back and its one onward link, read through the row):
-                        # the three passes below in one, so a pair pays one loop exit (a branch the
-                        # predictor misses: pairs hold a few neighbours each) instead of three.
-                        jb = 0 if get(next_back, nt + 0) else 1
-                        jo = 1 - jb
-                        stream_b, stream_o = get(next_stream, nt + jb), get(next_stream, nt + jo)
-                        at_b = get(next_start, nt + jb) + get(e_used, stream_b)
+                    if direct:
+                        # A fact's row, its way back (when sampled: ``ahead == 2``) and its one onward link, read
+                        # through the row, in one pass, so a pair pays one loop exit (a branch the predictor
+                        # misses: pairs hold a few neighbours each) instead of one per pass.
+                        back = ahead == 2
+                        jo = 1 if back and get(next_back, nt) else 0
+                        stream_o = get(next_stream, nt + jo)
                         at_o = get(next_start, nt + jo) + get(e_used, stream_o)
-                        put(e_used, stream_b, get(e_used, stream_b) + n)
                         put(e_used, stream_o, get(e_used, stream_o) + n)
+                        at_b = 0
+                        if back:
+                            stream_b = get(next_stream, nt + 1 - jo)
+                            at_b = get(next_start, nt + 1 - jo) + get(e_used, stream_b)
+                            put(e_used, stream_b, get(e_used, stream_b) + n)
                         vt2 = get2(graph, get(next_type, nt + jo), COL_DST)
                         stream3 = vt2 * width + h + 2
                         start3 = get2(node_seg, c, stream3)
@@ -731,9 +734,10 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(out_row, at + k, code + k)
                             put(out_col, at + k, col)
                             put(out_eid, at + k, pos)
-                            put(out_row, at_b + k, col)
-                            put(out_col, at_b + k, code + k)
-                            put(out_eid, at_b + k, v)
+                            if back:
+                                put(out_row, at_b + k, col)
+                                put(out_col, at_b + k, code + k)
+                                put(out_eid, at_b + k, v)
                             row2, added = _find_or_add(table_at, mask, tag, v2 * num_node_types + vt2,
                                                        (stream3 << 40) | count3)
                             if added:
@@ -768,46 +772,21 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                     put(out_eid, at2 + k, get(out_node, node_at + k))
                                 continue
                             indices, t2 = get(next_indices, nt + j), get(next_type, nt + j)
-                            if direct:
-                                vt2 = get2(graph, t2, COL_DST)
-                                stream3 = vt2 * width + h + 2
-                                start3 = get2(node_seg, c, stream3)
-                                room3 = get2(node_seg, c, stream3 + 1) - start3
-                                count3 = get(n_used, stream3)
-                                for k in range(n):
-                                    v2 = load_i64(through, get(q_pos, q0 + k))
-                                    row2, added = _find_or_add(table_at, mask, tag, v2 * num_node_types + vt2,
-                                                               (stream3 << 40) | count3)
-                                    if added:
-                                        if count3 == room3:
-                                            failed = True
-                                            break
-                                        put(out_node, start3 + count3, v2)
-                                        put(out_group, start3 + count3, g)
-                                        count3 += 1
-                                    put(out_row, at2 + k, row2)
-                                    put(out_col, at2 + k, code + k)
-                                    put(out_eid, at2 + k, get(out_node, node_at + k))
-                                put(n_used, stream3, count3)
-                                if failed:
-                                    break
-                            else:
-                                read_through = through != 0 and t2 == through_type
-                                for k in range(n):
-                                    v = get(out_node, node_at + k)
-                                    o = ones + k * others + jj  # neighbour after neighbour, type after type
-                                    if read_through:  # the neighbour's neighbour, in the row order
-                                        put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
-                                    else:
-                                        prefetch_i64(indices, v)
-                                        put(o_node, o, -1)  # read in loop O
-                                    put(o_at, o, at2 + k)
-                                    put(o_src, o, v)
-                                    put(o_group, o, g)
-                                    put(o_code, o, code + k)
-                                    put(o_type, o, t2)
+                            read_through = through != 0 and t2 == through_type
+                            for k in range(n):
+                                v = get(out_node, node_at + k)
+                                o = ones + k * others + jj  # neighbour after neighbour, type after type
+                                if read_through:  # the neighbour's neighbour, in the row order
+                                    put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
+                                else:
+                                    prefetch_i64(indices, v)
+                                    put(o_node, o, -1)  # read in loop O
+                                put(o_at, o, at2 + k)
+                                put(o_src, o, v)
+                                put(o_group, o, g)
+                                put(o_code, o, code + k)
+                                put(o_type, o, t2)
                             jj += 1
-                    if not direct:
                         ones += n * others
                     if keep and not at_once:
                         for k in range(n):

@@ -648,7 +648,8 @@ def test_a_node_stream_fed_by_rows_keeps_its_one_edge_links_in_the_general_loops
 def test_owners_of_several_fact_tables_some_without_onward_links_match_the_reference():
     """Customers ``a`` own three fact tables: ``f`` and ``g`` link on to products ``b`` (read through the row
     and de-duplicated in the first hop's last loop), ``s`` links only back; seeded at ``a``, the facts of all
-    three are found at hop 0 and expanded at once, pair after pair of alternating types."""
+    three are found at hop 0 and expanded at once, pair after pair of alternating types; also with the way
+    back not sampled at hop 1 (the product link then the facts' only next-hop pair)."""
     rng = np.random.default_rng(11)
     n_a, n_b, n_f, n_g, n_s = 30, 9, 400, 120, 300
     nodes = [NodeTable("a", n_a, np.zeros(n_a, dtype=np.int64)), NodeTable("b", n_b),
@@ -663,11 +664,13 @@ def test_owners_of_several_fact_tables_some_without_onward_links_match_the_refer
     with _artifact_graph(nodes, links) as graph:
         E = len(graph.schema.edge_types)
         seeds = rng.integers(0, n_a, 64)
-        for fanouts in ([16, 4], [4, 2], [-1, -1]):
+        no_way_back = np.tile(np.array([16, 4]), (E, 1))
+        for fact in ("f", "g", "s"):
+            no_way_back[graph.schema.edge_type_index((fact, "a_id", "a")), 1] = 0
+        for fanouts in [*(np.tile(np.array(f), (E, 1)) for f in ([16, 4], [4, 2], [-1, -1])), no_way_back]:
             for strategy in ("uniform", "last"):
-                request = _request(graph, "a", seeds, np.tile(np.array(fanouts), (E, 1)),
-                                   rng.integers(0, 120, seeds.size), groups=np.arange(seeds.size),
-                                   strategy=strategy, key=9)
+                request = _request(graph, "a", seeds, fanouts, rng.integers(0, 120, seeds.size),
+                                   groups=np.arange(seeds.size), strategy=strategy, key=9)
                 assert assert_matches(graph, request) > 0
 
 
