@@ -115,10 +115,10 @@ class Gather:
         re-read, not the random gather the goal is measured against.
         """
         gather = GATHERS[kind]
-        self.parts = np.array_split(self.rng.integers(0, self.edges.size, self.count), self.threads)
+        parts = np.array_split(self.rng.integers(0, self.edges.size, self.count), self.threads)
         wall, cpu = time.perf_counter(), time.process_time()
-        pending = [self.pool.submit(gather, self.edges, p, o) for p, o in zip(self.parts[1:], self.outs[1:])]
-        gather(self.edges, self.parts[0], self.outs[0])
+        pending = [self.pool.submit(gather, self.edges, p, o) for p, o in zip(parts[1:], self.outs[1:])]
+        gather(self.edges, parts[0], self.outs[0])
         for job in pending:
             job.result()
         return time.perf_counter() - wall, time.process_time() - cpu
