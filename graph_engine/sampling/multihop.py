@@ -56,8 +56,9 @@ Fast paths, chosen per pair (they give exactly what the general path gives):
   group (each lies in one row of the expansion type, whose reverse holds at most one edge per row, and
   nothing else in the group has their type) and that no later pair looks them up (only back edges reach
   their type afterwards), they skip the hash table: a customer's orders at the first hop.
-- time cut-off: a row whose last edge is no newer than the anchor is visible whole (no search); the
-  times of rows of up to 32 edges are all prefetched before the search. No cut-off at all, and no time
+- time cut-off: the visible edges of a row of up to ``_SHORT_ROW`` edges (most rows) are counted without a
+  branch; a longer row whose last edge is no newer than the anchor is visible whole (no search); the
+  times of rows of up to 32 edges are all prefetched before the cut. No cut-off at all, and no time
   read, for the row of a node found through an edge type whose edges are no older than their target
   (``NOT_OLDER_THAN_TARGET``: the node is no newer than that edge, hence than the anchor) when the row's
   edges are no newer than their source (``NOT_NEWER_THAN_SOURCE``): a fact's links to untimed tables.
@@ -109,7 +110,7 @@ GRAPH_COLUMNS = 8
 #: of a fact row to an untimed table).
 TIMED, MAX1, TOTAL1, NOT_NEWER_THAN_SOURCE, NOT_OLDER_THAN_TARGET = 1, 2, 4, 8, 16
 #: Status codes of :func:`sample_request`.
-OK, OVERFLOW, SCRATCH = 0, 1, 2
+OK, OVERFLOW, SCRATCH, SEED_OUT_OF_RANGE = 0, 1, 2, 3
 #: Most seeds in a chunk of several groups (keeps a group's index within its chunk under 2**16).
 CHUNK_SEEDS = 256
 #: Slots of the ``work`` array shared by a request's threads: the chunks left (see :func:`_claim`), the
@@ -133,6 +134,13 @@ IMMEDIATE, FRESH, EXPAND_AT_ONCE = 1, 2, 4
 _ROW, _ONE, _BACK, _KIND, _CUT = 0, 1, 2, 3, 4
 # Hash-table tags: stamp (15 bits) << 48 | group within chunk (16 bits) << 32 (values are codes, < 2**48).
 _STAMP_LIMIT = 1 << 15
+# Rows of at most this many edges get their time cut-off by a branch-free count (loop B2).
+_SHORT_ROW = 8
+# Columns of loop D's per-expansion-type description of its one-pass path (``direct_of[t * _DIRECT_COLUMNS + column]``):
+# taken or not; the neighbours' node stream and its segment (start, room); the onward link's edge stream and segment
+# (start, end); the way back's (its stream -1 when not sampled); the onward neighbours' node type, stream, segment.
+(_D_ON, _D_STREAM, _D_START, _D_ROOM, _D_STREAM_O, _D_START_O, _D_END_O, _D_STREAM_B, _D_START_B, _D_END_B, _D_VT2,
+ _D_STREAM3, _D_START3, _D_ROOM3, _DIRECT_COLUMNS) = range(15)
 # Initial hash-table entries (grown on demand, up to twice the nodes of the largest chunk so far).
 _TABLE_START = 1024
 
@@ -363,7 +371,8 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
     # once per chunk and hop (``ready_of[t] == token``), not once per pair.
     next_type, next_stream, next_indices = np.empty(E * E, np.int64), np.empty(E * E, np.int64), np.empty(E * E, np.int64)
     next_start, next_end, next_back = np.empty(E * E, np.int64), np.empty(E * E, np.int64), np.empty(E * E, np.bool_)
-    ahead_of, others_of, onward_of, ready_of = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64), np.zeros(E, np.int64)
+    ahead_of, others_of, ready_of = np.empty(E, np.int64), np.empty(E, np.int64), np.zeros(E, np.int64)
+    direct_of = np.empty(E * _DIRECT_COLUMNS, np.int64)
     token = 0
     while True:
         c = _claim(counter + 8 * WORK_NEXT, from_back)
@@ -559,6 +568,17 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     continue
                 anchor = get(group_time, get(f_group, get(p_index, p)))
                 time_address = get2(graph, get(p_type, p), COL_TIME)
+                n = hi - lo
+                if n <= _SHORT_ROW:
+                    # A short row (most rows): its visible edges counted without a branch (each probe of a
+                    # search, and the whole-row check, is a branch the predictor misses half the time).
+                    # Positions past the row read its last edge again, counted only within the row.
+                    visible = 0
+                    for j in range(_SHORT_ROW):
+                        at_j = lo + (j if j < n else n - 1)
+                        visible += (j < n) & (load_i64(time_address, at_j) <= anchor)
+                    put(p_hi, p, lo + visible)
+                    continue
                 if load_i64(time_address, hi - 1) <= anchor:
                     continue
                 put(p_hi, p, upper_bound(time_address, lo, hi - 1, anchor))
@@ -639,29 +659,17 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 at = get(p_edge, p)
                 t = get(p_type, p)
                 g = get(f_group, i)
-                listed += q1 - q0
-                if 2 * listed > mask + 1:
-                    table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
-                                   n_used)
-                    mask = table.shape[0] // 3 - 1
-                    table_at = data_address(table)
-                address = get2(graph, t, COL_INDICES)
-                vt = get2(graph, t, COL_DST)
-                tag = (stamp << 48) | ((g - g0) << 32)
-                stream = vt * width + h + 1
-                start = get2(node_seg, c, stream)
-                room = get2(node_seg, c, stream + 1) - start
-                count = get(n_used, stream)
-                fresh = (get2(pair_flags, t, h) & FRESH) != 0
-                # With EXPAND_AT_ONCE, the next hop's expansion types of this pair's neighbours, looked up once
-                # for all of them (``ahead`` of them): edge stream and its segment, back edge or not, neighbours.
-                at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
-                through, through_type = get2(graph, t, COL_THROUGH), get2(graph, t, COL_THROUGH_TYPE)
                 nt = t * E
-                if at_once:
-                    if get(ready_of, t) != token:
-                        ahead = others = 0  # others: those that are not the way back
-                        onward = np.int64(-1)
+                b = t * _DIRECT_COLUMNS
+                if get(ready_of, t) != token:
+                    # What this chunk and hop's pairs of type t share, looked up once for all of them. With
+                    # EXPAND_AT_ONCE, the next hop's expansion types of the neighbours (``ahead`` of them): edge
+                    # stream and its segment, back edge or not, neighbours; and whether the pairs take the
+                    # one-pass path below (``direct``), with what it writes to.
+                    vt = get2(graph, t, COL_DST)
+                    ahead = others = 0  # others: those that are not the way back
+                    onward = np.int64(-1)
+                    if keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0:
                         for ti in range(get(src_ptr, vt), get(src_ptr, vt + 1)):
                             t2 = get(src_list, ti)
                             if get2(fanouts, t2, h + 1) != 0:
@@ -676,54 +684,68 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                                     others += 1
                                     onward = t2
                                 ahead += 1
-                        put(ahead_of, t, ahead)
-                        put(others_of, t, others)
-                        put(onward_of, t, onward)
-                        put(ready_of, t, token)
-                    ahead, others, onward = get(ahead_of, t), get(others_of, t), get(onward_of, t)
-                else:
-                    ahead = others = 0
-                    onward = np.int64(-1)
-                n = q1 - q0
-                bulk = fresh and count + n <= room
-                for j in range(ahead):
-                    if get(next_start, nt + j) + get(e_used, get(next_stream, nt + j)) + n > get(next_end, nt + j):
-                        bulk = False
-                # The onward links read through this row are de-duplicated here, as loop O would (at the last
-                # hop, in the same order: nothing is waiting for loop O yet), sparing their list entries.
-                direct = bulk and others == 1 and onward == through_type and through != 0 and ones == 0 and (
-                    h + 2 == num_hops)
-                if direct:
-                    listed += n
-                    if 2 * listed > mask + 1:
-                        table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node,
-                                       out_group, n_used)
-                        mask = table.shape[0] // 3 - 1
-                        table_at = data_address(table)
-                if bulk:
-                    # Every neighbour is new (FRESH) and there is room for all: what the loop below does per
-                    # neighbour, done step by step over all of them (tight loops, no per-neighbour branches),
-                    # leaving every slot and list entry where that loop would.
-                    code = (stream << 40) | count
-                    node_at = start + count
+                    put(ahead_of, t, ahead)
+                    put(others_of, t, others)
+                    put(ready_of, t, token)
+                    through = get2(graph, t, COL_THROUGH)
+                    # The one-pass path: every neighbour new to its group (FRESH), expanded at once into the way
+                    # back (when sampled) and one onward link read through this row, at the hop before the last.
+                    direct = ((get2(pair_flags, t, h) & FRESH) != 0 and ahead > 0 and others == 1 and through != 0
+                              and onward == get2(graph, t, COL_THROUGH_TYPE) and h + 2 == num_hops)
+                    put(direct_of, b + _D_ON, 1 if direct else 0)
                     if direct:
-                        # A fact's row, its way back (when sampled: ``ahead == 2``) and its one onward link, read
-                        # through the row, in one pass, so a pair pays one loop exit (a branch the predictor
-                        # misses: pairs hold a few neighbours each) instead of one per pass.
-                        back = ahead == 2
-                        jo = 1 if back and get(next_back, nt) else 0
-                        stream_o = get(next_stream, nt + jo)
-                        at_o = get(next_start, nt + jo) + get(e_used, stream_o)
-                        put(e_used, stream_o, get(e_used, stream_o) + n)
-                        at_b = 0
-                        if back:
-                            stream_b = get(next_stream, nt + 1 - jo)
-                            at_b = get(next_start, nt + 1 - jo) + get(e_used, stream_b)
-                            put(e_used, stream_b, get(e_used, stream_b) + n)
-                        vt2 = get2(graph, get(next_type, nt + jo), COL_DST)
+                        stream = vt * width + h + 1
+                        put(direct_of, b + _D_STREAM, stream)
+                        put(direct_of, b + _D_START, get2(node_seg, c, stream))
+                        put(direct_of, b + _D_ROOM, get2(node_seg, c, stream + 1) - get2(node_seg, c, stream))
+                        jo = 1 if ahead == 2 and get(next_back, nt) else 0
+                        put(direct_of, b + _D_STREAM_O, get(next_stream, nt + jo))
+                        put(direct_of, b + _D_START_O, get(next_start, nt + jo))
+                        put(direct_of, b + _D_END_O, get(next_end, nt + jo))
+                        put(direct_of, b + _D_STREAM_B, get(next_stream, nt + 1 - jo) if ahead == 2 else -1)
+                        put(direct_of, b + _D_START_B, get(next_start, nt + 1 - jo) if ahead == 2 else 0)
+                        put(direct_of, b + _D_END_B, get(next_end, nt + 1 - jo) if ahead == 2 else 0)
+                        vt2 = get2(graph, onward, COL_DST)
                         stream3 = vt2 * width + h + 2
-                        start3 = get2(node_seg, c, stream3)
-                        room3 = get2(node_seg, c, stream3 + 1) - start3
+                        put(direct_of, b + _D_VT2, vt2)
+                        put(direct_of, b + _D_STREAM3, stream3)
+                        put(direct_of, b + _D_START3, get2(node_seg, c, stream3))
+                        put(direct_of, b + _D_ROOM3, get2(node_seg, c, stream3 + 1) - get2(node_seg, c, stream3))
+                n = q1 - q0
+                if get(direct_of, b + _D_ON) != 0 and ones == 0:
+                    stream = get(direct_of, b + _D_STREAM)
+                    count = get(n_used, stream)
+                    stream_o = get(direct_of, b + _D_STREAM_O)
+                    at_o = get(direct_of, b + _D_START_O) + get(e_used, stream_o)
+                    stream_b = get(direct_of, b + _D_STREAM_B)
+                    back = stream_b >= 0
+                    at_b = get(direct_of, b + _D_START_B) + (get(e_used, stream_b) if back else 0)
+                    if (count + n <= get(direct_of, b + _D_ROOM) and at_o + n <= get(direct_of, b + _D_END_O)
+                            and (not back or at_b + n <= get(direct_of, b + _D_END_B))):
+                        # A fact's row, its way back (when sampled) and its one onward link, read through the row,
+                        # in one pass, so a pair pays one loop exit (a branch the predictor misses: pairs hold a
+                        # few neighbours each) instead of one per pass. The onward links are de-duplicated here, as
+                        # loop O would (at the last hop, in the same order: nothing is waiting for loop O yet),
+                        # sparing their list entries. Every slot and list entry lands where the loop below would
+                        # leave it.
+                        listed += 2 * n
+                        if 2 * listed > mask + 1:
+                            table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node,
+                                           out_group, n_used)
+                            mask = table.shape[0] // 3 - 1
+                            table_at = data_address(table)
+                        put(e_used, stream_o, get(e_used, stream_o) + n)
+                        if back:
+                            put(e_used, stream_b, get(e_used, stream_b) + n)
+                        address = get2(graph, t, COL_INDICES)
+                        through = get2(graph, t, COL_THROUGH)
+                        tag = (stamp << 48) | ((g - g0) << 32)
+                        code = (stream << 40) | count
+                        node_at = get(direct_of, b + _D_START) + count
+                        vt2 = get(direct_of, b + _D_VT2)
+                        stream3 = get(direct_of, b + _D_STREAM3)
+                        start3 = get(direct_of, b + _D_START3)
+                        room3 = get(direct_of, b + _D_ROOM3)
                         count3 = get(n_used, stream3)
                         for k in range(n):
                             pos = get(q_pos, q0 + k)
@@ -751,43 +773,74 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                             put(out_col, at_o + k, code + k)
                             put(out_eid, at_o + k, v)
                         put(n_used, stream3, count3)
-                    else:
-                        for k in range(n):
-                            pos = get(q_pos, q0 + k)
-                            v = load_i64(address, pos)
-                            put(out_node, node_at + k, v)
-                            put(out_group, node_at + k, g)
-                            put(out_row, at + k, code + k)
-                            put(out_col, at + k, col)
-                            put(out_eid, at + k, pos)
-                        jj = 0  # among the next hop's types that are not the way back
-                        for j in range(ahead):
-                            stream2 = get(next_stream, nt + j)
-                            at2 = get(next_start, nt + j) + get(e_used, stream2)
-                            put(e_used, stream2, get(e_used, stream2) + n)
-                            if get(next_back, nt + j):
-                                for k in range(n):
-                                    put(out_row, at2 + k, col)
-                                    put(out_col, at2 + k, code + k)
-                                    put(out_eid, at2 + k, get(out_node, node_at + k))
-                                continue
-                            indices, t2 = get(next_indices, nt + j), get(next_type, nt + j)
-                            read_through = through != 0 and t2 == through_type
+                        put(n_used, stream, count + n)
+                        if failed:
+                            break
+                        continue
+                listed += q1 - q0
+                if 2 * listed > mask + 1:
+                    table = _grown(table, listed, stamp, c, g0, num_node_types, width, node_seg, out_node, out_group,
+                                   n_used)
+                    mask = table.shape[0] // 3 - 1
+                    table_at = data_address(table)
+                address = get2(graph, t, COL_INDICES)
+                vt = get2(graph, t, COL_DST)
+                tag = (stamp << 48) | ((g - g0) << 32)
+                stream = vt * width + h + 1
+                start = get2(node_seg, c, stream)
+                room = get2(node_seg, c, stream + 1) - start
+                count = get(n_used, stream)
+                fresh = (get2(pair_flags, t, h) & FRESH) != 0
+                at_once = keep and (get2(pair_flags, t, h) & EXPAND_AT_ONCE) != 0
+                through, through_type = get2(graph, t, COL_THROUGH), get2(graph, t, COL_THROUGH_TYPE)
+                ahead, others = get(ahead_of, t), get(others_of, t)
+                n = q1 - q0
+                bulk = fresh and count + n <= room
+                for j in range(ahead):
+                    if get(next_start, nt + j) + get(e_used, get(next_stream, nt + j)) + n > get(next_end, nt + j):
+                        bulk = False
+                if bulk:
+                    # Every neighbour is new (FRESH) and there is room for all: what the loop below does per
+                    # neighbour, done step by step over all of them (tight loops, no per-neighbour branches),
+                    # leaving every slot and list entry where that loop would.
+                    code = (stream << 40) | count
+                    node_at = start + count
+                    for k in range(n):
+                        pos = get(q_pos, q0 + k)
+                        v = load_i64(address, pos)
+                        put(out_node, node_at + k, v)
+                        put(out_group, node_at + k, g)
+                        put(out_row, at + k, code + k)
+                        put(out_col, at + k, col)
+                        put(out_eid, at + k, pos)
+                    jj = 0  # among the next hop's types that are not the way back
+                    for j in range(ahead):
+                        stream2 = get(next_stream, nt + j)
+                        at2 = get(next_start, nt + j) + get(e_used, stream2)
+                        put(e_used, stream2, get(e_used, stream2) + n)
+                        if get(next_back, nt + j):
                             for k in range(n):
-                                v = get(out_node, node_at + k)
-                                o = ones + k * others + jj  # neighbour after neighbour, type after type
-                                if read_through:  # the neighbour's neighbour, in the row order
-                                    put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
-                                else:
-                                    prefetch_i64(indices, v)
-                                    put(o_node, o, -1)  # read in loop O
-                                put(o_at, o, at2 + k)
-                                put(o_src, o, v)
-                                put(o_group, o, g)
-                                put(o_code, o, code + k)
-                                put(o_type, o, t2)
-                            jj += 1
-                        ones += n * others
+                                put(out_row, at2 + k, col)
+                                put(out_col, at2 + k, code + k)
+                                put(out_eid, at2 + k, get(out_node, node_at + k))
+                            continue
+                        indices, t2 = get(next_indices, nt + j), get(next_type, nt + j)
+                        read_through = through != 0 and t2 == through_type
+                        for k in range(n):
+                            v = get(out_node, node_at + k)
+                            o = ones + k * others + jj  # neighbour after neighbour, type after type
+                            if read_through:  # the neighbour's neighbour, in the row order
+                                put(o_node, o, load_i64(through, get(q_pos, q0 + k)))
+                            else:
+                                prefetch_i64(indices, v)
+                                put(o_node, o, -1)  # read in loop O
+                            put(o_at, o, at2 + k)
+                            put(o_src, o, v)
+                            put(o_group, o, g)
+                            put(o_code, o, code + k)
+                            put(o_type, o, t2)
+                        jj += 1
+                    ones += n * others
                     if keep and not at_once:
                         for k in range(n):
                             put(f_node, fill + k, get(out_node, node_at + k))
@@ -1131,7 +1184,7 @@ def _copy_out(work, graph, num_node_types, num_edge_types, num_hops, buf, G, seg
 @nb.njit(cache=True)
 def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                   seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                  edge_cap, work, spin, same_plan, defer_copy):
+                  edge_cap, work, spin, same_plan, defer_copy, seed_count):
     """The caller's steps of :func:`sample_request`."""
     work_at = data_address(work)
     num_edge_types, num_hops = fanouts.shape
@@ -1149,6 +1202,12 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
                  group_time, caps, chunk_g, node_seg, edge_seg, largest)
         largest[3] = C
     overflow[:] = 0
+    if seed_count >= 0:  # checked here, not before the call: the kernel reads the seeds next anyway
+        bad = first_out_of_range(seed_node, seed_count)
+        if bad >= 0:
+            store_i64(work_at, WORK_NEED, bad)
+            store_release_i64(work_at + 8 * WORK_STATE, CLOSED)
+            return SEED_OUT_OF_RANGE, np.empty(0, np.int64), np.empty((0, 0), np.int64), np.empty((0, 0), np.int64)
     need_nodes = node_seg[C - 1, Sn] if C else 0
     need_edges = edge_seg[C - 1, Se] if C else 0
     if need_nodes > node_cap or need_edges > edge_cap:
@@ -1181,7 +1240,7 @@ def _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags,
 @nb.njit(cache=True, nogil=True)
 def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, key, seed_node, seed_type,
                    seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg, node_cap,
-                   edge_cap, work, mail, seats, spin, same_plan):
+                   edge_cap, work, mail, seats, spin, same_plan, seed_count):
     """Sample a validated request on the calling thread and ``seats`` helper threads (see :func:`helper_loop`).
 
     Steps: :func:`plan`; the chunks, taken from a shared counter by the caller and the helpers
@@ -1206,6 +1265,7 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         same_plan: ``buf`` holds the plan of a call that differed only in its seeds' nodes and anchors, with
             one seed per group (G seeds), no ``caps_in`` and the same seed type, bounds, budget and
             chunk_slots: planning is skipped but for the anchors.
+        seed_count: -1, or the number of nodes of the seeds' one type, when their range is still to check.
 
     Returns:
         ``(status, flat, node_totals, edge_totals)``: OK with ``flat`` holding, one after the other, the
@@ -1214,7 +1274,8 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
         per edge type and hop; N and M their sums). (Few return values: each array returned costs about a
         microsecond to hand to Python.) Otherwise an empty ``flat`` and: OVERFLOW when a group ran out of
         room (retry with :func:`next_caps`); SCRATCH when the segment scratch needs
-        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots.
+        ``work[WORK_NEED:WORK_NEED+2]`` node and edge slots; SEED_OUT_OF_RANGE when seed
+        ``work[WORK_NEED]`` lies outside ``0..seed_count-1`` (nothing sampled; the plan in ``buf`` stands).
     """
     random_key = np.uint64(key)  # passed as its int64 bits: one compiled variant whatever the key
     mail_at = data_address(mail)
@@ -1223,7 +1284,7 @@ def sample_request(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags
                  seed_node, seed_type, buf, G, seg, node_cap, edge_cap, work, spin)
     out = _sample_steps(graph, src_ptr, src_list, num_node_types, fanouts, pair_flags, last, random_key, seed_node,
                         seed_type, seed_time, group, node_bound, edge_bound, budget, caps_in, chunk_slots, buf, G, seg,
-                        node_cap, edge_cap, work, spin, same_plan, seats > 0)
+                        node_cap, edge_cap, work, spin, same_plan, seats > 0, seed_count)
     if seats > 0 and out[0] != OK:
         _close(mail_at, spin)
     return out

@@ -537,11 +537,16 @@ class CsrGraph:
         return SeedBatches(self, node_type, fanouts, strategy, timed)
 
     def _run(self, node: np.ndarray, node_type: np.ndarray, group: np.ndarray, time: np.ndarray, fanouts: np.ndarray,
-             prepared: tuple, G: int, single: int, last: bool, key: int, build: Callable[[SubgraphResult], Any] | None
-             ) -> Any:
+             prepared: tuple, G: int, single: int, last: bool, key: int, build: Callable[[SubgraphResult], Any] | None,
+             seed_count: int = -1) -> Any:
         """Sample checked seed arrays (``time``: ``_NO_TIME`` for none) with the engine's prepared bounds (see
         :meth:`_prepared_for`), G groups, the seeds' single node type (or -1) and the kernel's key; see
-        :meth:`sample` for ``build``."""
+        :meth:`sample` for ``build``. ``seed_count``: -1 when the seeds' range is checked, else the number of
+        nodes of their single type, which the kernel checks them against.
+
+        Raises:
+            SamplingError: a seed outside ``0..seed_count-1``.
+        """
         node_bound, edge_bound, pair_flags, shape, graph = prepared
         T = len(self.schema.node_types)
         scratch = getattr(self._local, "scratch", None)
@@ -568,7 +573,7 @@ class CsrGraph:
                 status, flat, node_counts, edge_counts = multihop.sample_request(
                     graph, self.src_ptr, self.src_list, T, fanouts, pair_flags, last, key, node, node_type, time,
                     group, node_bound, edge_bound, SLOT_BUDGET, caps, CHUNK_SLOTS, plan, G, scratch.seg,
-                    scratch.node_cap, scratch.edge_cap, work, mail, seats, spin, same_plan)
+                    scratch.node_cap, scratch.edge_cap, work, mail, seats, spin, same_plan, seed_count)
                 scratch.plan_key = leaves
                 if status == multihop.OK:
                     result = SubgraphResult.of_flat(flat, node_counts, edge_counts)
@@ -577,6 +582,10 @@ class CsrGraph:
                     finally:
                         multihop.complete_request(graph, T, fanouts, plan, G, scratch.seg, scratch.node_cap,
                                                   scratch.edge_cap, work, mail, seats, spin)
+                if status == multihop.SEED_OUT_OF_RANGE:
+                    bad = int(work[multihop.WORK_NEED])
+                    raise SamplingError(f"{_REQUEST_PROBLEMS[2]}: seed {bad} is node {int(node[bad])} of "
+                                        f"{self.schema.node_types[single]!r}, which has {seed_count}")
                 if status == multihop.SCRATCH:
                     scratch.ensure_segments(int(work[multihop.WORK_NEED]), int(work[multihop.WORK_NEED + 1]))
                     continue
@@ -675,10 +684,6 @@ class SeedBatches:
         elif time is not None:
             raise SamplingError("these batches were set up without anchor times")
         S = node.shape[0]
-        bad = multihop.first_out_of_range(node, self._num_nodes)
-        if bad >= 0:
-            raise SamplingError(f"{_REQUEST_PROBLEMS[2]}: seed {bad} is node {int(node[bad])} of "
-                                f"{self._engine.schema.node_types[self._node_type]!r}, which has {self._num_nodes}")
         arrays = self._arrays.get(S)
         if arrays is None:
             if S == 0:  # the general path's answer for no seeds
@@ -690,4 +695,4 @@ class SeedBatches:
             arrays = self._arrays[S] = (np.full(S, self._node_type, np.int64), np.arange(S, dtype=np.int64))
         return self._engine._run(node, arrays[0], arrays[1], _NO_TIME if time is None else time, self._fanouts,
                                  self._prepared, S, self._node_type, self._strategy == "last",
-                                 kernel_key(key & 0xFFFF_FFFF_FFFF_FFFF), build)
+                                 kernel_key(key & 0xFFFF_FFFF_FFFF_FFFF), build, self._num_nodes)

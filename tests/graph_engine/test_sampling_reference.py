@@ -316,7 +316,7 @@ def test_a_helper_joins_the_open_call_and_the_call_waits_for_it_to_leave(graph_s
                 engine.graph, engine.src_ptr, engine.src_list, T, request.fanouts, pair_flags, False,
                 subgraph.kernel_key(request.key), request.node, request.node_type, request.time, request.group,
                 node_bound, edge_bound, subgraph.SLOT_BUDGET, np.empty(0, np.int64), 64, buf, G, seg, 100_000, 100_000,
-                work, mail, min(seats, seats_wanted), 1000, False)
+                work, mail, min(seats, seats_wanted), 1000, False, -1)
             assert out[0] == multihop.OK
             # Laid out; a helper may be copying it: completing copies (or waits for the copy) and closes.
             multihop.complete_request(engine.graph, T, request.fanouts, buf, G, seg, 100_000, 100_000, work, mail,

@@ -91,10 +91,18 @@ def test_bad_batches_and_settings_are_rejected(graph_store, customer_seeds):
     fanouts = _fanouts(graph_store, [2, 2])
     timed = graph_store.seed_batches(CUSTOMERS, fanouts, "uniform", True)
     count = graph_store.num_nodes(CUSTOMERS)
+    before = _arrays(timed.sample(nodes, times, 3))
     with pytest.raises(SamplingError, match=rf"out of range .*seed 2 is node {count} of 'customers', which has {count}"):
         timed.sample(np.array([0, 1, count]), np.zeros(3, np.int64), 0)
     with pytest.raises(SamplingError, match="out of range"):
         timed.sample(np.array([-1]), np.zeros(1, np.int64), 0)
+    # A batch of the size just sampled (the kernel reuses that plan, then finds the bad seed): rejected, and the
+    # plan it leaves gives the next batch what it gave before.
+    bad = nodes.copy()
+    bad[-1] = count
+    with pytest.raises(SamplingError, match=rf"seed {nodes.size - 1} is node {count} of 'customers'"):
+        timed.sample(bad, times, 3)
+    assert _arrays(timed.sample(nodes, times, 3)) == before
     with pytest.raises(SamplingError, match="one entry per seed"):
         timed.sample(nodes, None, 0)
     with pytest.raises(SamplingError, match="one entry per seed"):
