@@ -136,6 +136,8 @@ _ROW, _ONE, _BACK, _KIND, _CUT = 0, 1, 2, 3, 4
 _STAMP_LIMIT = 1 << 15
 # Rows of at most this many edges get their time cut-off by a branch-free count (loop B2).
 _SHORT_ROW = 8
+# Loop C writes the positions of up to this many edges taken whole from a row in one fixed-width step.
+_WIDE = 16
 # Columns of loop D's per-expansion-type description of its one-pass path (``direct_of[t * _DIRECT_COLUMNS + column]``):
 # taken or not; the neighbours' node stream and its segment (start, room); the onward link's edge stream and segment
 # (start, end); the way back's (its stream -1 when not sampled); the onward neighbours' node type, stream, segment.
@@ -613,16 +615,26 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                 address = get2(graph, t, COL_INDICES)
                 through = get2(graph, t, COL_THROUGH)
                 if take == cnt or last:
-                    for j in range(take):
-                        put(q_pos, q + j, hi - take + j)
+                    first = hi - take
+                    # A fixed number of positions written (``q_pos`` has room past its end), where a loop of
+                    # ``take`` steps would end in a branch the predictor misses: ``take`` varies from pair to pair.
+                    if take <= _WIDE:
+                        for j in range(_WIDE):
+                            put(q_pos, q + j, first + j)
+                    else:
+                        for j in range(take):
+                            put(q_pos, q + j, first + j)
                     if kind == _ROW:  # a one-edge row's neighbour was prefetched in loop A
-                        for j in range(hi - take, hi, 8):
-                            prefetch_i64(address, j)
+                        # The first and last neighbours' lines are every line of up to 8 neighbours (most rows).
+                        prefetch_i64(address, first)
                         prefetch_i64(address, hi - 1)
                         if through != 0:
-                            for j in range(hi - take, hi, 8):
-                                prefetch_i64(through, j)
+                            prefetch_i64(through, first)
                             prefetch_i64(through, hi - 1)
+                        for j in range(first + 8, hi - 1, 8):
+                            prefetch_i64(address, j)
+                            if through != 0:
+                                prefetch_i64(through, j)
                 else:
                     # Floyd's algorithm: ``take`` distinct positions of ``cnt``. A draw is compared with the ones
                     # before it only when a 64-bit mask of their positions (mod 64) says it may repeat one.
@@ -1011,7 +1023,7 @@ def _take_chunks(C, from_back, graph, src_ptr, src_list, num_node_types, fanouts
     p_hi = np.empty(pair_cap, np.int64)
     p_q = np.empty(pair_cap + 1, np.int64)
     p_edge = np.empty(pair_cap, np.int64)
-    q_pos = np.empty(max_edges + 1, np.int64)
+    q_pos = np.empty(max_edges + 1 + _WIDE, np.int64)  # room for loop C's fixed-width writes
     o_at = np.empty(pair_cap, np.int64)
     o_src = np.empty(pair_cap, np.int64)
     o_group = np.empty(pair_cap, np.int64)
