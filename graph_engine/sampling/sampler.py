@@ -310,19 +310,18 @@ class TemporalNeighborSampler(BaseSampler):
         node_types, edge_types = self.schema.node_types, self.schema.edge_types
         # Views, not copies, made in as few calls as possible (each tensor costs ~0.5 us, each call more):
         # split_with_sizes, as Tensor.split's Python wrapper costs more than the views it makes.
-        T, E = len(node_types), len(edge_types)
         if result.flat is not None:
             parts = torch.from_numpy(result.flat).split_with_sizes(node_sizes * 2 + edge_sizes * 3)
         else:
             parts = sum((torch.from_numpy(array).split_with_sizes(sizes) for array, sizes in (
                 (result.node, node_sizes), (result.batch, node_sizes), (result.row, edge_sizes),
                 (result.col, edge_sizes), (result.edge, edge_sizes))), ())
+        # One pass over the parts in their order (zip stops at the end of the keys, before taking another part).
+        taken = iter(parts)
+        node, batch = dict(zip(node_types, taken)), dict(zip(node_types, taken))
+        row, col, edge = dict(zip(edge_types, taken)), dict(zip(edge_types, taken)), dict(zip(edge_types, taken))
         return HeteroSamplerOutput(
-            node=dict(zip(node_types, parts[:T])),
-            row=dict(zip(edge_types, parts[2 * T:2 * T + E])),
-            col=dict(zip(edge_types, parts[2 * T + E:2 * T + 2 * E])),
-            edge=dict(zip(edge_types, parts[2 * T + 2 * E:])),
-            batch=dict(zip(node_types, parts[T:2 * T])) if self.disjoint else None,
+            node=node, row=row, col=col, edge=edge, batch=batch if self.disjoint else None,
             num_sampled_nodes=dict(zip(node_types, node_counts)),
             num_sampled_edges=dict(zip(edge_types, edge_counts)),
         )
