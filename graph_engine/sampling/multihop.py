@@ -546,7 +546,10 @@ def _sample_taken(C, counter, from_back, graph, src_ptr, src_list, num_node_type
                     time_address = get2(graph, t, COL_TIME)
                     if hi > lo and (get(p_kind, p) & _CUT) != 0:
                         if hi - lo <= 32:
-                            for j in range(lo, hi, 8):
+                            # Every line of the row: its first and last edges' lines (all of a row of up to 8
+                            # edges, most rows), then any between, in a loop most rows skip.
+                            prefetch_i64(time_address, lo)
+                            for j in range(lo + 8, hi - 1, 8):
                                 prefetch_i64(time_address, j)
                         else:  # the first three levels of the search's probes (see upper_bound)
                             m1 = (lo + hi - 1) >> 1
